@@ -1,0 +1,126 @@
+// The shared state behind rankpool::future: one per call, owned jointly by
+// the futures and (until the call ends) the executor.
+#pragma once
+
+#include "rankpool/detail/archive.hpp"
+#include "rankpool/errors.hpp"
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace rankpool::detail {
+
+enum class call_status : std::uint8_t { pending, running, finished, cancelled };
+
+// Makes progress for an executor that has no background thread (MPI below
+// MPI_THREAD_MULTIPLE): waiting threads drive the management loop themselves.
+class driver {
+ public:
+  virtual ~driver() = default;
+  // One step of the management loop; false if there was nothing to do.
+  virtual bool progress() = 0;
+};
+
+class state_base {
+ public:
+  using clock = std::chrono::steady_clock;
+
+  explicit state_base(std::weak_ptr<driver> drv = {}) : driver_(std::move(drv)) {}
+  state_base(const state_base&) = delete;
+  state_base& operator=(const state_base&) = delete;
+  virtual ~state_base() = default;
+
+  // pending -> running when the call is handed to a worker; false if it was cancelled.
+  bool try_start();
+  // pending -> cancelled (true); true if already cancelled; false once running or finished.
+  bool cancel();
+  void set_payload(std::string payload);
+  void set_exception(std::exception_ptr error);
+
+  call_status status() const;
+  bool done() const;
+  void wait() const;
+  bool wait_until(clock::time_point deadline) const;
+  // Blocks until done; null after success, the error otherwise.
+  std::exception_ptr exception() const;
+  // Runs fn once the call ends (at once, on this thread, if it has already ended).
+  void on_done(std::function<void()> fn);
+
+ protected:
+  // Waits, then throws the call's error, cancelled_error, or returns with the lock held
+  // and the payload ready for decoding by the typed state.
+  std::unique_lock<std::mutex> lock_finished() const;
+  const std::string& payload() const noexcept { return payload_; }
+  void store_decode_error(std::exception_ptr error) const { error_ = std::move(error); }
+
+ public:
+  const std::weak_ptr<driver>& progress_driver() const noexcept { return driver_; }
+
+ private:
+  void finish(std::unique_lock<std::mutex>& lock, call_status final_status);
+  bool wait_impl(const clock::time_point* deadline) const;
+
+  mutable std::mutex mutex_;
+  mutable std::condition_variable cv_;
+  call_status status_ = call_status::pending;
+  std::string payload_;
+  mutable std::exception_ptr error_;
+  std::vector<std::function<void()>> callbacks_;
+  std::weak_ptr<driver> driver_;
+};
+
+// How a call's result is read back; map() chunks specialise it.
+template <class T>
+struct value_decoder {
+  static T load(iarchive& in) {
+    T value;
+    in >> value;
+    return value;
+  }
+};
+template <class T>
+T decode_value(iarchive& in) {
+  return value_decoder<T>::load(in);
+}
+
+template <class T>
+class state final : public state_base {
+ public:
+  using state_base::state_base;
+
+  // Decodes on first use, on the caller's thread, so the management loop
+  // never spends time in result deserialization.
+  const T& get() const {
+    auto lock = lock_finished();
+    if (!value_) {
+      try {
+        iarchive_buffer in(payload().data(), payload().size());
+        value_.emplace(decode_value<T>(in.archive()));
+      } catch (...) {
+        store_decode_error(std::current_exception());
+        throw;
+      }
+    }
+    return *value_;
+  }
+
+ private:
+  mutable std::optional<T> value_;
+};
+
+template <>
+class state<void> final : public state_base {
+ public:
+  using state_base::state_base;
+  void get() const { lock_finished(); }
+};
+
+}  // namespace rankpool::detail

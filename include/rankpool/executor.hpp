@@ -1,0 +1,198 @@
+// rankpool::executor: rank `root` of a communicator runs calls on the other ranks.
+#pragma once
+
+#include "rankpool/detail/registry.hpp"
+#include "rankpool/detail/state.hpp"
+#include "rankpool/errors.hpp"
+#include "rankpool/future.hpp"
+#include "rankpool/options.hpp"
+
+#include <boost/mpi/communicator.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <iterator>
+#include <memory>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace rankpool {
+
+namespace detail {
+
+class executor_core;
+
+// The results of one map() chunk: the worker writes their count, then each result.
+template <class R>
+struct chunk {
+  std::vector<R> values;
+};
+template <class R>
+struct value_decoder<chunk<R>> {
+  static chunk<R> load(iarchive& in) {
+    std::uint32_t count = 0;
+    in >> count;
+    chunk<R> c;
+    c.values.reserve(count);
+    for (std::uint32_t i = 0; i < count; ++i) c.values.push_back(decode_value<R>(in));
+    return c;
+  }
+};
+
+template <class F>
+using result_of_t = typename callable_traits<std::decay_t<F>>::result;
+
+}  // namespace detail
+
+// The results of map()/starmap(), in input order. Iterating blocks on each
+// result in turn and rethrows the first failed call when it is reached.
+template <class R>
+class map_result {
+ public:
+  class iterator {
+   public:
+    using iterator_category = std::input_iterator_tag;
+    using value_type = R;
+    using difference_type = std::ptrdiff_t;
+    using pointer = const R*;
+    using reference = const R&;
+
+    iterator() = default;
+    reference operator*() const { return owner_->at(index_); }
+    pointer operator->() const { return &owner_->at(index_); }
+    iterator& operator++() {
+      ++index_;
+      return *this;
+    }
+    void operator++(int) { ++index_; }
+    friend bool operator==(const iterator& a, const iterator& b) { return a.index_ == b.index_; }
+    friend bool operator!=(const iterator& a, const iterator& b) { return !(a == b); }
+
+   private:
+    friend class map_result;
+    iterator(const map_result* owner, std::size_t index) : owner_(owner), index_(index) {}
+    const map_result* owner_ = nullptr;
+    std::size_t index_ = 0;
+  };
+
+  iterator begin() const { return {this, 0}; }
+  iterator end() const { return {this, size_}; }
+  std::size_t size() const noexcept { return size_; }
+  const R& at(std::size_t i) const {
+    return chunks_.at(i / chunksize_).get().values.at(i % chunksize_);
+  }
+  // Every result, in order (blocks until all have arrived).
+  std::vector<R> get() const { return std::vector<R>(begin(), end()); }
+  // The chunks' futures, e.g. to cancel what has not started.
+  const std::vector<future<detail::chunk<R>>>& chunks() const noexcept { return chunks_; }
+
+ private:
+  friend class executor;
+  std::vector<future<detail::chunk<R>>> chunks_;
+  std::size_t chunksize_ = 1;
+  std::size_t size_ = 0;
+};
+
+class executor {
+ public:
+  // Collective over `comm`. On the root it returns at once; on every other
+  // rank it serves calls and returns after the root shuts the pool down.
+  explicit executor(const boost::mpi::communicator& comm = {}, options opts = {});
+  executor(const executor&) = delete;
+  executor& operator=(const executor&) = delete;
+  executor(executor&&) noexcept = default;
+  executor& operator=(executor&&) noexcept;
+  ~executor();
+
+  explicit operator bool() const noexcept { return is_root_; }
+  bool is_root() const noexcept { return is_root_; }
+  // Ranks (or local threads for a one-rank communicator) that run calls.
+  int max_workers() const noexcept { return max_workers_; }
+  const boost::mpi::communicator& comm() const noexcept { return comm_; }
+
+  template <class F, class... A>
+  future<detail::result_of_t<F>> submit(F&& f, A&&... args) {
+    using fn = std::decay_t<F>;
+    static_assert(detail::check_callable<fn>());
+    const std::string& name = detail::name_of<fn>(f);
+    std::string payload;
+    detail::save_call(payload, static_cast<const fn&>(f), std::forward<A>(args)...);
+    return enqueue<detail::result_of_t<F>>(name, std::move(payload), 1, false);
+  }
+
+  // f(x) for each x of `inputs`, `chunksize` inputs per message to a worker.
+  template <class F, class Range>
+  map_result<detail::result_of_t<F>> map(F&& f, const Range& inputs, std::size_t chunksize = 1) {
+    using params = typename detail::callable_traits<std::decay_t<F>>::params;
+    return map_impl(f, inputs, chunksize, [](detail::oarchive& out, const auto& x) {
+      detail::save_args_as(static_cast<params*>(nullptr), out, x);
+    });
+  }
+
+  // std::apply(f, t) for each tuple (or pair) t of `inputs`.
+  template <class F, class Range>
+  map_result<detail::result_of_t<F>> starmap(F&& f, const Range& inputs,
+                                             std::size_t chunksize = 1) {
+    using params = typename detail::callable_traits<std::decay_t<F>>::params;
+    return map_impl(f, inputs, chunksize, [](detail::oarchive& out, const auto& t) {
+      std::apply(
+          [&out](const auto&... a) { detail::save_args_as(static_cast<params*>(nullptr), out, a...); },
+          t);
+    });
+  }
+
+  // Stops accepting calls. wait: block until every call has ended and the
+  // workers have been released. cancel_futures: cancel calls not yet started.
+  void shutdown(bool wait = true, bool cancel_futures = false);
+
+ private:
+  template <class R>
+  future<R> enqueue(const std::string& name, std::string payload, std::uint32_t count, bool chunk) {
+    auto state = std::make_shared<detail::state<R>>(progress_driver());
+    enqueue_state(state, name, std::move(payload), count, chunk);
+    return future<R>(std::move(state));
+  }
+
+  template <class F, class Range, class Save>
+  map_result<detail::result_of_t<F>> map_impl(const F& f, const Range& inputs, std::size_t chunksize,
+                                              Save save_one) {
+    using fn = std::decay_t<F>;
+    using R = detail::result_of_t<F>;
+    static_assert(!std::is_void_v<R>, "rankpool: map() needs a callable that returns a value");
+    static_assert(detail::check_callable<fn>());
+    if (chunksize == 0) throw std::invalid_argument("rankpool: map() chunksize must be at least 1");
+    if (chunksize > UINT32_MAX) throw std::invalid_argument("rankpool: map() chunksize is too large");
+    const std::string& name = detail::name_of<fn>(f);
+    map_result<R> result;
+    result.chunksize_ = chunksize;
+    auto it = std::begin(inputs);
+    const auto last = std::end(inputs);
+    while (it != last) {
+      // One archive per chunk: the function object's state once, then each input's arguments.
+      std::string payload;
+      std::uint32_t count = 0;
+      {
+        detail::oarchive_buffer out(payload);
+        if constexpr (detail::callable_traits<fn>::is_object) out.archive() << static_cast<const fn&>(f);
+        for (; it != last && count < chunksize; ++it, ++count) save_one(out.archive(), *it);
+      }
+      result.chunks_.push_back(enqueue<detail::chunk<R>>(name, std::move(payload), count, true));
+      result.size_ += count;
+    }
+    return result;
+  }
+
+  void enqueue_state(std::shared_ptr<detail::state_base> state, const std::string& name,
+                     std::string payload, std::uint32_t count, bool chunk);
+  std::weak_ptr<detail::driver> progress_driver() const;
+
+  boost::mpi::communicator comm_;
+  std::shared_ptr<detail::executor_core> core_;
+  bool is_root_ = false;
+  int max_workers_ = 0;
+};
+
+}  // namespace rankpool

@@ -1,0 +1,111 @@
+#include "codec.hpp"
+
+#include <cstring>
+
+namespace rankpool::detail::wire {
+namespace {
+
+template <class T>
+void put(std::string& out, T value) {
+  char bytes[sizeof(T)];
+  for (std::size_t i = 0; i < sizeof(T); ++i) {
+    bytes[i] = static_cast<char>((static_cast<std::uint64_t>(value) >> (8 * i)) & 0xff);
+  }
+  out.append(bytes, sizeof(T));
+}
+
+void put_str32(std::string& out, std::string_view s) {
+  put<std::uint32_t>(out, static_cast<std::uint32_t>(s.size()));
+  out.append(s);
+}
+
+}  // namespace
+
+void append_call(std::string& message, const call_item& item) {
+  if (item.name.size() > UINT32_MAX) throw std::length_error("rankpool: callable name too long");
+  put(message, item.id);
+  put(message, item.flags);
+  put(message, item.count);
+  put_str32(message, item.name);
+  put<std::uint64_t>(message, item.payload.size());
+  message.append(item.payload);
+}
+
+void append_result(std::string& message, const result_item& item) {
+  put(message, item.id);
+  put<std::uint8_t>(message, item.ok ? 1 : 0);
+  put<std::uint64_t>(message, item.payload.size());
+  message.append(item.payload);
+}
+
+std::string encode_error(const error_info& error) {
+  std::string out;
+  put_str32(out, error.type_name);
+  put_str32(out, error.message);
+  put_str32(out, error.host);
+  put<std::uint32_t>(out, static_cast<std::uint32_t>(error.rank));
+  return out;
+}
+
+std::string_view reader::bytes(std::uint64_t size) {
+  if (size > rest_.size()) {
+    throw decode_error("rankpool: truncated message (a field claims " + std::to_string(size) +
+                       " bytes, " + std::to_string(rest_.size()) + " remain)");
+  }
+  const auto out = rest_.substr(0, static_cast<std::size_t>(size));
+  rest_.remove_prefix(static_cast<std::size_t>(size));
+  return out;
+}
+
+std::uint64_t reader::u64() {
+  const auto b = bytes(8);
+  std::uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(b[i]);
+  return v;
+}
+
+std::uint32_t reader::u32() {
+  const auto b = bytes(4);
+  std::uint32_t v = 0;
+  for (int i = 3; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(b[i]);
+  return v;
+}
+
+std::uint8_t reader::u8() { return static_cast<std::uint8_t>(bytes(1)[0]); }
+
+call_item reader::next_call() {
+  call_item item;
+  item.id = u64();
+  item.flags = u8();
+  item.count = u32();
+  item.name = bytes(u32());
+  item.payload = bytes(u64());
+  if (item.flags & ~chunk_flag) throw decode_error("rankpool: call item with unknown flags");
+  if (item.count == 0 || (!(item.flags & chunk_flag) && item.count != 1)) {
+    throw decode_error("rankpool: call item with an invalid call count");
+  }
+  return item;
+}
+
+result_item reader::next_result() {
+  result_item item;
+  item.id = u64();
+  const auto ok = u8();
+  if (ok > 1) throw decode_error("rankpool: result item with an invalid status byte");
+  item.ok = ok == 1;
+  item.payload = bytes(u64());
+  return item;
+}
+
+error_info decode_error_info(std::string_view payload) {
+  reader r(payload);
+  error_info e;
+  e.type_name = std::string(r.bytes(r.u32()));
+  e.message = std::string(r.bytes(r.u32()));
+  e.host = std::string(r.bytes(r.u32()));
+  e.rank = static_cast<std::int32_t>(r.u32());
+  if (!r.empty()) throw decode_error("rankpool: trailing bytes after an error record");
+  return e;
+}
+
+}  // namespace rankpool::detail::wire

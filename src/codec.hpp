@@ -1,0 +1,83 @@
+// The wire format between the root and its workers. Every message is a
+// sequence of items; each field is little-endian fixed width, and every
+// length read from the wire is checked against the bytes that are there
+// before anything is allocated or copied.
+//
+//   call item:   u64 id | u8 flags | u32 count | u32 name length | name | u64 payload length | payload
+//   result item: u64 id | u8 ok    | u64 payload length | payload
+//   error payload (ok = 0): str type | str message | str host | i32 rank   (str = u32 length | bytes)
+//
+// The payload is a Boost.Serialization binary archive: for a call the
+// function object's state (if any) then `count` argument lists; for a result
+// the result value (a chunk prefixes a u32 count).
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace rankpool::detail::wire {
+
+// MPI tags on the executor's private communicator.
+enum tag : int {
+  call_tag = 1,          // root -> worker: call items
+  result_tag = 2,        // worker -> root: result items
+  stop_tag = 3,          // root -> worker: leave the worker loop
+  init_failed_tag = 4,   // worker -> root: the initializer threw (error payload)
+  part_tag = 5,          // a leading part of a message split at max_message_bytes
+};
+
+inline constexpr std::uint8_t chunk_flag = 1;  // a map() chunk: results prefixed by their count
+
+struct call_item {
+  std::uint64_t id = 0;
+  std::uint8_t flags = 0;
+  std::uint32_t count = 1;
+  std::string_view name;
+  std::string_view payload;
+};
+
+struct result_item {
+  std::uint64_t id = 0;
+  bool ok = true;
+  std::string_view payload;
+};
+
+struct error_info {
+  std::string type_name;
+  std::string message;
+  std::string host;
+  std::int32_t rank = -1;
+};
+
+class decode_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+void append_call(std::string& message, const call_item& item);
+void append_result(std::string& message, const result_item& item);
+std::string encode_error(const error_info& error);
+
+// Reads items one at a time from a message; throws decode_error on anything malformed.
+class reader {
+ public:
+  explicit reader(std::string_view message) : rest_(message) {}
+  bool empty() const noexcept { return rest_.empty(); }
+  call_item next_call();
+  result_item next_result();
+
+ private:
+  friend error_info decode_error_info(std::string_view payload);
+  std::uint64_t u64();
+  std::uint32_t u32();
+  std::uint8_t u8();
+  std::string_view bytes(std::uint64_t size);
+
+  std::string_view rest_;
+};
+
+error_info decode_error_info(std::string_view payload);
+
+}  // namespace rankpool::detail::wire

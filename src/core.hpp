@@ -1,0 +1,70 @@
+// The root side of an executor. executor_core holds what both kinds share:
+// the pending queue where calls wait (and can still be cancelled) and the
+// shutdown state. local_core runs calls on threads of this process (a
+// one-rank communicator); mpi_core is the management loop that feeds worker ranks.
+#pragma once
+
+#include "dispatch.hpp"
+#include "rankpool/detail/state.hpp"
+#include "rankpool/options.hpp"
+
+#include <boost/mpi/communicator.hpp>
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace rankpool::detail {
+
+struct work_item {
+  std::uint64_t id = 0;
+  std::shared_ptr<state_base> state;
+  const std::string* name = nullptr;  // points into the registry, which never changes
+  std::string payload;
+  std::uint32_t count = 1;
+  std::uint8_t flags = 0;
+};
+
+class executor_core : public driver {
+ public:
+  ~executor_core() override = default;
+
+  // Queues a call; throws after shutdown or once the pool is broken.
+  void submit(std::shared_ptr<state_base> state, const std::string& name, std::string payload,
+              std::uint32_t count, bool chunk);
+  void shutdown(bool wait, bool cancel_futures);
+  bool progress() override { return false; }
+  // True when waiting threads must drive progress() (no background thread).
+  virtual bool driven() const noexcept { return false; }
+
+ protected:
+  // Ends a call with the outcome a worker reported.
+  static void complete(state_base& state, call_outcome outcome);
+  // Marks the pool broken and fails every queued call with broken_executor(reason).
+  void break_pool(const std::string& reason);
+  // Called after a submission or shutdown was recorded, without the lock.
+  virtual void on_submit() = 0;
+  // Blocks until the pool has finished everything (shutdown(wait=true)).
+  virtual void join() = 0;
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<work_item> pending_;
+  bool shutting_down_ = false;
+  std::string broken_;  // non-empty once the pool cannot run calls; says why
+  std::uint64_t next_id_ = 1;
+};
+
+std::shared_ptr<executor_core> make_local_core(const options& opts, int threads);
+std::shared_ptr<executor_core> make_mpi_core(const boost::mpi::communicator& comm,
+                                             const options& opts);
+
+// The worker side: serves calls from the root until it sends stop.
+void run_worker(const boost::mpi::communicator& comm, const options& opts);
+
+}  // namespace rankpool::detail

@@ -1,0 +1,105 @@
+#include "rankpool/executor.hpp"
+
+#include "core.hpp"
+
+#include <mpi.h>
+
+#include <climits>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+namespace rankpool {
+namespace {
+
+// Runs on every rank before any collective call, so bad options fail
+// everywhere instead of leaving some ranks waiting in MPI_Comm_dup.
+void validate(const options& opts, int size) {
+  if (opts.window < 1) {
+    throw std::invalid_argument("rankpool: options.window must be at least 1, got " +
+                                std::to_string(opts.window));
+  }
+  if (opts.root < 0 || opts.root >= size) {
+    throw std::invalid_argument("rankpool: options.root must be a rank of the communicator (0.." +
+                                std::to_string(size - 1) + "), got " + std::to_string(opts.root));
+  }
+  if (opts.local_workers < 0) {
+    throw std::invalid_argument("rankpool: options.local_workers must be 0 (one per core) or more, got " +
+                                std::to_string(opts.local_workers));
+  }
+  if (opts.max_message_bytes == 0 || opts.max_message_bytes > static_cast<std::size_t>(INT_MAX)) {
+    throw std::invalid_argument("rankpool: options.max_message_bytes must be in 1..INT_MAX, got " +
+                                std::to_string(opts.max_message_bytes));
+  }
+}
+
+int local_thread_count(const options& opts) {
+  if (opts.local_workers > 0) return opts.local_workers;
+  const unsigned cores = std::thread::hardware_concurrency();
+  return cores == 0 ? 1 : static_cast<int>(cores);
+}
+
+}  // namespace
+
+executor::executor(const boost::mpi::communicator& comm, options opts) : comm_(comm) {
+  int initialized = 0;
+  MPI_Initialized(&initialized);
+  if (!initialized) {
+    throw std::logic_error(
+        "rankpool: MPI is not initialized; create a boost::mpi::environment before the executor");
+  }
+  validate(opts, comm.size());
+  if (comm.size() == 1) {
+    max_workers_ = local_thread_count(opts);
+    core_ = detail::make_local_core(opts, max_workers_);
+    is_root_ = true;
+    return;
+  }
+  // A private duplicate: the executor's messages never mix with the application's.
+  boost::mpi::communicator own(comm, boost::mpi::comm_duplicate);
+  MPI_Comm_set_errhandler(own, MPI_ERRORS_RETURN);
+  max_workers_ = comm.size() - 1;
+  if (comm.rank() == opts.root) {
+    core_ = detail::make_mpi_core(own, opts);
+    is_root_ = true;
+  } else {
+    detail::run_worker(own, opts);
+  }
+}
+
+executor& executor::operator=(executor&& other) noexcept {
+  if (this != &other) {
+    if (core_) core_->shutdown(true, false);
+    comm_ = std::move(other.comm_);
+    core_ = std::move(other.core_);
+    is_root_ = other.is_root_;
+    max_workers_ = other.max_workers_;
+    other.is_root_ = false;
+  }
+  return *this;
+}
+
+executor::~executor() {
+  if (core_) core_->shutdown(true, false);
+}
+
+void executor::shutdown(bool wait, bool cancel_futures) {
+  if (core_) core_->shutdown(wait, cancel_futures);
+}
+
+void executor::enqueue_state(std::shared_ptr<detail::state_base> state, const std::string& name,
+                             std::string payload, std::uint32_t count, bool chunk) {
+  if (!core_) {
+    throw std::runtime_error(
+        "rankpool: submit() on a worker rank; only the root (where the executor is true) submits");
+  }
+  core_->submit(std::move(state), name, std::move(payload), count, chunk);
+}
+
+std::weak_ptr<detail::driver> executor::progress_driver() const {
+  // Only an executor without a background thread needs waiters to drive it.
+  if (!core_ || !core_->driven()) return {};
+  return core_;
+}
+
+}  // namespace rankpool

@@ -1,0 +1,70 @@
+// A one-rank executor: calls run on threads of this process, through the
+// same encode -> run_call -> decode path as on MPI workers, so arguments are
+// copied and errors reported exactly as with real workers.
+#include "core.hpp"
+
+namespace rankpool::detail {
+namespace {
+
+class local_core final : public executor_core {
+ public:
+  local_core(const options& opts, int threads) : initializer_(opts.initializer) {
+    site_.rank = 0;
+    site_.host = this_host();
+    threads_.reserve(static_cast<std::size_t>(threads));
+    for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { serve(); });
+  }
+
+  ~local_core() override { shutdown(true, false); }
+
+ private:
+  void on_submit() override { wake_.notify_all(); }
+
+  void join() override {
+    std::lock_guard<std::mutex> lock(join_mutex_);
+    for (auto& t : threads_) {
+      if (t.joinable() && t.get_id() != std::this_thread::get_id()) t.join();
+    }
+  }
+
+  bool run_initializer() {
+    if (!initializer_) return true;
+    const wire::call_item item{0, 0, 1, initializer_.name(), initializer_.payload()};
+    auto outcome = run_call(item, site_);
+    if (outcome.ok) return true;
+    const auto info = wire::decode_error_info(outcome.payload);
+    break_pool("rankpool: the initializer '" + initializer_.name() +
+               "' failed on a local worker thread: " + info.message);
+    return false;
+  }
+
+  void serve() {
+    if (!run_initializer()) return;
+    for (;;) {
+      work_item item;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        wake_.wait(lock, [this] { return !pending_.empty() || shutting_down_ || !broken_.empty(); });
+        if (pending_.empty()) return;  // shutting down (or broken) with nothing left
+        item = std::move(pending_.front());
+        pending_.pop_front();
+      }
+      if (!item.state->try_start()) continue;  // cancelled while queued
+      const wire::call_item call{item.id, item.flags, item.count, *item.name, item.payload};
+      complete(*item.state, run_call(call, site_));
+    }
+  }
+
+  rankpool::initializer initializer_;
+  call_site site_;
+  std::mutex join_mutex_;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace
+
+std::shared_ptr<executor_core> make_local_core(const options& opts, int threads) {
+  return std::make_shared<local_core>(opts, threads);
+}
+
+}  // namespace rankpool::detail

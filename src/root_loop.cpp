@@ -1,0 +1,242 @@
+// The management loop on the root: the only code that talks MPI for an
+// executor. Each step receives results, feeds workers up to their window,
+// completes sends and, at shutdown, releases the workers. With
+// MPI_THREAD_MULTIPLE it runs on its own thread; otherwise threads that wait
+// on futures (and submit) drive the same step.
+#include "codec.hpp"
+#include "core.hpp"
+#include "rankpool/detail/backoff.hpp"
+#include "rankpool/errors.hpp"
+#include "transport.hpp"
+
+#include <atomic>
+#include <iostream>
+#include <unordered_map>
+
+namespace rankpool::detail {
+namespace {
+
+class mpi_core final : public executor_core {
+ public:
+  mpi_core(const boost::mpi::communicator& comm, const options& opts)
+      : comm_(comm),
+        window_(opts.window),
+        outbox_(comm_, opts.max_message_bytes),
+        inbox_(comm_),
+        in_flight_per_rank_(static_cast<std::size_t>(comm_.size()), 0) {
+    for (int r = 0; r < comm_.size(); ++r) {
+      if (r != opts.root) workers_.push_back(r);
+    }
+    int level = MPI_THREAD_SINGLE;
+    MPI_Query_thread(&level);
+    threaded_ = level == MPI_THREAD_MULTIPLE;
+    if (threaded_) thread_ = std::thread([this] { run(); });
+  }
+
+  ~mpi_core() override { shutdown(true, false); }
+
+  bool driven() const noexcept override { return !threaded_; }
+
+  bool progress() override {
+    if (threaded_ || finished_) return false;
+    std::unique_lock<std::mutex> drive(drive_mutex_, std::try_to_lock);
+    return drive.owns_lock() && step();
+  }
+
+ private:
+  void on_submit() override {
+    if (threaded_) {
+      wake_.notify_one();
+    } else {
+      progress();  // send the call now rather than at the next wait
+    }
+  }
+
+  void join() override {
+    if (threaded_) {
+      std::lock_guard<std::mutex> lock(join_mutex_);
+      if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
+      return;
+    }
+    backoff pause;
+    while (!finished_) {
+      if (progress()) {
+        pause.reset();
+      } else {
+        pause.pause();
+      }
+    }
+  }
+
+  void run() {
+    backoff pause;
+    while (!finished_) {
+      if (step()) {
+        pause.reset();
+      } else {
+        idle(pause);
+      }
+    }
+  }
+
+  // Nothing happened in the last step. With no call anywhere, sleep until a
+  // submission or shutdown (no CPU at all); else poll with a growing interval.
+  void idle(backoff& pause) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (in_flight_.empty() && outbox_.empty() && pending_.empty() && !shutting_down_) {
+      wake_.wait(lock, [this] { return !pending_.empty() || shutting_down_; });
+      pause.reset();
+      return;
+    }
+    const auto sleep = pause.next_sleep();
+    if (sleep.count() == 0) {
+      lock.unlock();
+      std::this_thread::yield();
+    } else {
+      wake_.wait_for(lock, sleep);
+    }
+  }
+
+  bool step() {
+    try {
+      bool busy = receive();
+      busy = dispatch() || busy;
+      busy = outbox_.poll() || busy;
+      return stop_workers_when_done() || busy;
+    } catch (const std::exception& e) {
+      // Communication failed: nothing in flight can be trusted to come back.
+      fail_in_flight(e.what());
+      finished_ = true;
+      return true;
+    }
+  }
+
+  bool receive() {
+    bool any = false;
+    for (int i = 0; i < 64; ++i) {  // bounded, so dispatch keeps up with a flood of results
+      auto m = inbox_.try_receive();
+      if (!m) break;
+      any = true;
+      handle(*m);
+    }
+    return any;
+  }
+
+  void handle(const message& m) {
+    if (m.tag == wire::init_failed_tag) {
+      std::string why;
+      try {
+        const auto info = wire::decode_error_info(m.data);
+        why = "rankpool: the initializer failed on worker rank " + std::to_string(m.source) +
+              " (" + info.host + "): " + info.message;
+      } catch (const std::exception& e) {
+        why = "rankpool: the initializer failed on worker rank " + std::to_string(m.source);
+      }
+      fail_in_flight(why);
+      return;
+    }
+    if (m.tag != wire::result_tag) {
+      std::cerr << "rankpool: the root ignored a message with unknown tag " << m.tag
+                << " from rank " << m.source << '\n';
+      return;
+    }
+    try {
+      wire::reader reader(m.data);
+      while (!reader.empty()) finish_call(m.source, reader.next_result());
+    } catch (const wire::decode_error& e) {
+      std::cerr << "rankpool: the root dropped an undecodable result message from rank "
+                << m.source << ": " << e.what() << '\n';
+    }
+  }
+
+  void finish_call(int source, const wire::result_item& result) {
+    const auto it = in_flight_.find(result.id);
+    if (it == in_flight_.end()) return;  // already failed (broken pool) or a stray id
+    auto state = std::move(it->second);
+    in_flight_.erase(it);
+    --in_flight_per_rank_[static_cast<std::size_t>(source)];
+    complete(*state, call_outcome{result.ok, std::string(result.payload)});
+  }
+
+  // Moves queued calls to workers with room in their window, several calls
+  // to one worker in one message.
+  bool dispatch() {
+    std::vector<std::pair<int, std::vector<work_item>>> batches;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (pending_.empty() || !broken_.empty()) return false;
+      for (int w : workers_) {
+        int room = window_ - in_flight_per_rank_[static_cast<std::size_t>(w)];
+        std::vector<work_item> batch;
+        while (room > 0 && !pending_.empty()) {
+          work_item item = std::move(pending_.front());
+          pending_.pop_front();
+          if (!item.state->try_start()) continue;  // cancelled while it waited
+          batch.push_back(std::move(item));
+          --room;
+        }
+        if (!batch.empty()) batches.emplace_back(w, std::move(batch));
+        if (pending_.empty()) break;
+      }
+    }
+    for (auto& [worker, batch] : batches) send_calls(worker, batch);
+    return !batches.empty();
+  }
+
+  void send_calls(int worker, std::vector<work_item>& batch) {
+    std::string message;
+    for (auto& item : batch) {
+      wire::append_call(message, {item.id, item.flags, item.count, *item.name, item.payload});
+      in_flight_.emplace(item.id, std::move(item.state));
+    }
+    in_flight_per_rank_[static_cast<std::size_t>(worker)] += static_cast<int>(batch.size());
+    outbox_.send(worker, wire::call_tag, std::move(message));
+  }
+
+  bool stop_workers_when_done() {
+    if (stop_sent_) {
+      if (outbox_.empty()) finished_ = true;
+      return false;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!shutting_down_ || !pending_.empty()) return false;
+      if (!in_flight_.empty() && broken_.empty()) return false;
+    }
+    for (int w : workers_) outbox_.send(w, wire::stop_tag, std::string());
+    stop_sent_ = true;
+    return true;
+  }
+
+  void fail_in_flight(const std::string& why) {
+    break_pool(why);
+    const auto error = std::make_exception_ptr(broken_executor(why));
+    auto lost = std::move(in_flight_);
+    in_flight_.clear();
+    for (auto& entry : lost) entry.second->set_exception(error);
+  }
+
+  boost::mpi::communicator comm_;
+  int window_;
+  std::vector<int> workers_;
+  outbox outbox_;
+  inbox inbox_;
+  // Owned by whoever runs step(): the loop thread, or the holder of drive_mutex_.
+  std::unordered_map<std::uint64_t, std::shared_ptr<state_base>> in_flight_;
+  std::vector<int> in_flight_per_rank_;
+  bool stop_sent_ = false;
+  std::atomic<bool> finished_{false};
+  bool threaded_ = false;
+  std::mutex drive_mutex_;
+  std::mutex join_mutex_;
+  std::thread thread_;
+};
+
+}  // namespace
+
+std::shared_ptr<executor_core> make_mpi_core(const boost::mpi::communicator& comm,
+                                             const options& opts) {
+  return std::make_shared<mpi_core>(comm, opts);
+}
+
+}  // namespace rankpool::detail

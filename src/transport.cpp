@@ -1,0 +1,117 @@
+#include "transport.hpp"
+
+#include "codec.hpp"
+#include "rankpool/errors.hpp"
+
+#include <algorithm>
+#include <climits>
+
+namespace rankpool::detail {
+
+void check_mpi(int rc, const char* what) {
+  if (rc == MPI_SUCCESS) return;
+  char text[MPI_MAX_ERROR_STRING] = {};
+  int length = 0;
+  MPI_Error_string(rc, text, &length);
+  throw broken_executor(std::string("rankpool: ") + what + " failed: " + std::string(text, length));
+}
+
+namespace {
+
+// Calls fn(offset, size, tag) for each part of a message of `total` bytes.
+template <class Fn>
+void for_each_part(std::size_t total, std::size_t max_part, int tag, Fn fn) {
+  std::size_t offset = 0;
+  while (total - offset > max_part) {
+    fn(offset, max_part, static_cast<int>(wire::part_tag));
+    offset += max_part;
+  }
+  fn(offset, total - offset, tag);
+}
+
+}  // namespace
+
+outbox::~outbox() {
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (finalized) return;
+  for (auto& s : sends_) {
+    MPI_Waitall(static_cast<int>(s.requests.size()), s.requests.data(), MPI_STATUSES_IGNORE);
+  }
+}
+
+void outbox::send(int dest, int tag, std::string data) {
+  auto& s = sends_.emplace_back();
+  s.data = std::move(data);
+  for_each_part(s.data.size(), max_part_, tag, [&](std::size_t offset, std::size_t size, int t) {
+    MPI_Request request = MPI_REQUEST_NULL;
+    check_mpi(MPI_Isend(s.data.data() + offset, static_cast<int>(size), MPI_BYTE, dest, t, comm_,
+                        &request),
+              "MPI_Isend");
+    s.requests.push_back(request);
+  });
+}
+
+bool outbox::poll() {
+  bool any = false;
+  for (auto it = sends_.begin(); it != sends_.end();) {
+    int done = 0;
+    check_mpi(MPI_Testall(static_cast<int>(it->requests.size()), it->requests.data(), &done,
+                          MPI_STATUSES_IGNORE),
+              "MPI_Testall");
+    if (done) {
+      it = sends_.erase(it);
+      any = true;
+    } else {
+      ++it;
+    }
+  }
+  return any;
+}
+
+void outbox::wait_all() {
+  for (auto& s : sends_) {
+    check_mpi(MPI_Waitall(static_cast<int>(s.requests.size()), s.requests.data(),
+                          MPI_STATUSES_IGNORE),
+              "MPI_Waitall");
+  }
+  sends_.clear();
+}
+
+void send_blocking(MPI_Comm comm, int dest, int tag, const std::string& data,
+                   std::size_t max_part) {
+  for_each_part(data.size(), max_part, tag, [&](std::size_t offset, std::size_t size, int t) {
+    check_mpi(MPI_Send(data.data() + offset, static_cast<int>(size), MPI_BYTE, dest, t, comm),
+              "MPI_Send");
+  });
+}
+
+std::optional<message> inbox::try_receive(int source) {
+  for (;;) {
+    int flag = 0;
+    MPI_Message handle = MPI_MESSAGE_NULL;
+    MPI_Status status;
+    check_mpi(MPI_Improbe(source, MPI_ANY_TAG, comm_, &flag, &handle, &status), "MPI_Improbe");
+    if (!flag) return std::nullopt;
+    int count = 0;
+    check_mpi(MPI_Get_count(&status, MPI_BYTE, &count), "MPI_Get_count");
+    message m;
+    m.source = status.MPI_SOURCE;
+    m.tag = status.MPI_TAG;
+    m.data.resize(static_cast<std::size_t>(count));
+    check_mpi(MPI_Mrecv(m.data.data(), count, MPI_BYTE, &handle, MPI_STATUS_IGNORE), "MPI_Mrecv");
+    if (m.tag == wire::part_tag) {
+      partial_[m.source].append(m.data);
+      continue;  // the rest of this message follows from the same sender
+    }
+    const auto it = partial_.find(m.source);
+    if (it != partial_.end()) {
+      it->second.append(m.data);
+      m.data = std::move(it->second);
+      partial_.erase(it);
+    }
+    return m;
+  }
+}
+
+}  // namespace rankpool::detail

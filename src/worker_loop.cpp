@@ -1,0 +1,88 @@
+// The worker loop: probe -> receive -> decode -> call -> encode -> send,
+// until the root sends stop. Every failure inside a call becomes an error
+// result for that call; the worker keeps serving.
+#include "codec.hpp"
+#include "core.hpp"
+#include "rankpool/detail/backoff.hpp"
+#include "transport.hpp"
+
+#include <iostream>
+
+namespace rankpool::detail {
+namespace {
+
+class worker {
+ public:
+  worker(const boost::mpi::communicator& comm, const options& opts)
+      : comm_(comm), root_(opts.root), max_part_(opts.max_message_bytes), inbox_(comm_) {
+    site_.rank = comm_.rank();
+    site_.host = this_host();
+  }
+
+  // Returns false (after telling the root) if the initializer threw.
+  bool initialize(const rankpool::initializer& init) {
+    if (!init) return true;
+    const wire::call_item item{0, 0, 1, init.name(), init.payload()};
+    auto outcome = run_call(item, site_);
+    if (outcome.ok) return true;
+    send_blocking(comm_, root_, wire::init_failed_tag, outcome.payload, max_part_);
+    return false;
+  }
+
+  // Serves calls until stop. A worker whose initializer failed runs no calls:
+  // it only drains what the root had already sent, so those sends complete.
+  void serve(bool run_calls) {
+    backoff pause;
+    for (;;) {
+      auto m = inbox_.try_receive(root_);
+      if (!m) {
+        pause.pause();
+        continue;
+      }
+      pause.reset();
+      if (m->tag == wire::stop_tag) return;
+      if (!run_calls) continue;
+      if (m->tag != wire::call_tag) {
+        std::cerr << "rankpool: worker rank " << site_.rank << " ignored a message with unknown tag "
+                  << m->tag << '\n';
+        continue;
+      }
+      run_message(m->data);
+    }
+  }
+
+ private:
+  void run_message(const std::string& data) {
+    wire::reader reader(data);
+    try {
+      while (!reader.empty()) {
+        const auto call = reader.next_call();
+        const auto outcome = run_call(call, site_);
+        reply_.clear();
+        wire::append_result(reply_, {call.id, outcome.ok, outcome.payload});
+        send_blocking(comm_, root_, wire::result_tag, reply_, max_part_);
+      }
+    } catch (const wire::decode_error& e) {
+      std::cerr << "rankpool: worker rank " << site_.rank
+                << " dropped an undecodable message of " << data.size()
+                << " bytes from the root: " << e.what() << '\n';
+    }
+  }
+
+  const boost::mpi::communicator& comm_;
+  int root_;
+  std::size_t max_part_;
+  inbox inbox_;
+  call_site site_;
+  std::string reply_;  // reused across calls
+};
+
+}  // namespace
+
+void run_worker(const boost::mpi::communicator& comm, const options& opts) {
+  worker w(comm, opts);
+  const bool ready = w.initialize(opts.initializer);
+  w.serve(ready);
+}
+
+}  // namespace rankpool::detail

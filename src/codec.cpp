@@ -71,7 +71,9 @@ std::uint32_t reader::u32() {
   return v;
 }
 
-std::uint8_t reader::u8() { return static_cast<std::uint8_t>(bytes(1)[0]); }
+std::uint8_t reader::u8() {
+  return static_cast<std::uint8_t>(bytes(1)[0]);
+}
 
 call_item reader::next_call() {
   call_item item;

@@ -3,9 +3,9 @@
 // length read from the wire is checked against the bytes that are there
 // before anything is allocated or copied.
 //
-//   call item:   u64 id | u8 flags | u32 count | u32 name length | name | u64 payload length | payload
-//   result item: u64 id | u8 ok    | u64 payload length | payload
-//   error payload (ok = 0): str type | str message | str host | i32 rank   (str = u32 length | bytes)
+//   call item:   u64 id | u8 flags | u32 count | u32 name length | name | u64 payload length |
+//   payload result item: u64 id | u8 ok    | u64 payload length | payload error payload (ok = 0):
+//   str type | str message | str host | i32 rank   (str = u32 length | bytes)
 //
 // The payload is a Boost.Serialization binary archive: for a call the
 // function object's state (if any) then `count` argument lists; for a result
@@ -21,11 +21,11 @@ namespace rankpool::detail::wire {
 
 // MPI tags on the executor's private communicator.
 enum tag : int {
-  call_tag = 1,          // root -> worker: call items
-  result_tag = 2,        // worker -> root: result items
-  stop_tag = 3,          // root -> worker: leave the worker loop
-  init_failed_tag = 4,   // worker -> root: the initializer threw (error payload)
-  part_tag = 5,          // a leading part of a message split at max_message_bytes
+  call_tag = 1,         // root -> worker: call items
+  result_tag = 2,       // worker -> root: result items
+  stop_tag = 3,         // root -> worker: leave the worker loop
+  init_failed_tag = 4,  // worker -> root: the initializer threw (error payload)
+  part_tag = 5,         // a leading part of a message split at max_message_bytes
 };
 
 inline constexpr std::uint8_t chunk_flag = 1;  // a map() chunk: results prefixed by their count

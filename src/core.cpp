@@ -38,11 +38,11 @@ void executor_core::complete(state_base& state, call_outcome outcome) {
   std::exception_ptr error;
   try {
     const auto info = wire::decode_error_info(outcome.payload);
-    error = std::make_exception_ptr(remote_error(info.message, info.type_name, info.rank, info.host));
+    error =
+        std::make_exception_ptr(remote_error(info.message, info.type_name, info.rank, info.host));
   } catch (const std::exception& e) {
-    error = std::make_exception_ptr(
-        broken_executor(std::string("rankpool: a worker sent an undecodable error report: ") +
-                        e.what()));
+    error = std::make_exception_ptr(broken_executor(
+        std::string("rankpool: a worker sent an undecodable error report: ") + e.what()));
   }
   state.set_exception(error);
 }

@@ -41,6 +41,7 @@ class executor_core : public driver {
   bool progress() override { return false; }
   // True when waiting threads must drive progress() (no background thread).
   virtual bool driven() const noexcept { return false; }
+  virtual const boost::mpi::communicator* private_comm() const noexcept { return nullptr; }
 
  protected:
   // Ends a call with the outcome a worker reported.

@@ -38,8 +38,8 @@ call_outcome failure(std::string type_name, std::string message, const call_site
 
 std::string demangle(const char* mangled) {
   int status = 0;
-  std::unique_ptr<char, void (*)(void*)> out(abi::__cxa_demangle(mangled, nullptr, nullptr, &status),
-                                             std::free);
+  std::unique_ptr<char, void (*)(void*)> out(
+      abi::__cxa_demangle(mangled, nullptr, nullptr, &status), std::free);
   return status == 0 && out ? std::string(out.get()) : std::string(mangled);
 }
 
@@ -76,11 +76,11 @@ call_outcome run_call(const wire::call_item& item, const call_site& site) {
   } catch (...) {
     const std::type_info* type = abi::__cxa_current_exception_type();
     const std::string type_name = type ? demangle(type->name()) : std::string("unknown");
-    return failure(type_name,
-                   describe_failure(phase, name, site,
-                                    "'" + name + "' threw a non-standard exception of type " +
-                                        type_name),
-                   site);
+    return failure(
+        type_name,
+        describe_failure(phase, name, site,
+                         "'" + name + "' threw a non-standard exception of type " + type_name),
+        site);
   }
 }
 

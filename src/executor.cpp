@@ -24,8 +24,9 @@ void validate(const options& opts, int size) {
                                 std::to_string(size - 1) + "), got " + std::to_string(opts.root));
   }
   if (opts.local_workers < 0) {
-    throw std::invalid_argument("rankpool: options.local_workers must be 0 (one per core) or more, got " +
-                                std::to_string(opts.local_workers));
+    throw std::invalid_argument(
+        "rankpool: options.local_workers must be 0 (one per core) or more, got " +
+        std::to_string(opts.local_workers));
   }
   if (opts.max_message_bytes == 0 || opts.max_message_bytes > static_cast<std::size_t>(INT_MAX)) {
     throw std::invalid_argument("rankpool: options.max_message_bytes must be in 1..INT_MAX, got " +
@@ -100,6 +101,10 @@ std::weak_ptr<detail::driver> executor::progress_driver() const {
   // Only an executor without a background thread needs waiters to drive it.
   if (!core_ || !core_->driven()) return {};
   return core_;
+}
+
+const boost::mpi::communicator* detail::executor_access::private_comm(const executor& e) {
+  return e.core_ ? e.core_->private_comm() : nullptr;
 }
 
 }  // namespace rankpool

@@ -44,7 +44,8 @@ class local_core final : public executor_core {
       work_item item;
       {
         std::unique_lock<std::mutex> lock(mutex_);
-        wake_.wait(lock, [this] { return !pending_.empty() || shutting_down_ || !broken_.empty(); });
+        wake_.wait(lock,
+                   [this] { return !pending_.empty() || shutting_down_ || !broken_.empty(); });
         if (pending_.empty()) return;  // shutting down (or broken) with nothing left
         item = std::move(pending_.front());
         pending_.pop_front();

@@ -37,8 +37,8 @@ void register_function(const char* name, function_key key, invoker_fn invoke) {
   const std::string* stored = add(name, invoke);
   auto [it, inserted] = table().function_names.try_emplace(key, stored);
   if (!inserted && *it->second != name) {
-    throw std::logic_error("rankpool: one function is registered under two names, '" +
-                           *it->second + "' and '" + name + "'");
+    throw std::logic_error("rankpool: one function is registered under two names, '" + *it->second +
+                           "' and '" + name + "'");
   }
 }
 

@@ -36,6 +36,7 @@ class mpi_core final : public executor_core {
   ~mpi_core() override { shutdown(true, false); }
 
   bool driven() const noexcept override { return !threaded_; }
+  const boost::mpi::communicator* private_comm() const noexcept override { return &comm_; }
 
   bool progress() override {
     if (threaded_ || finished_) return false;
@@ -127,8 +128,8 @@ class mpi_core final : public executor_core {
       std::string why;
       try {
         const auto info = wire::decode_error_info(m.data);
-        why = "rankpool: the initializer failed on worker rank " + std::to_string(m.source) +
-              " (" + info.host + "): " + info.message;
+        why = "rankpool: the initializer failed on worker rank " + std::to_string(m.source) + " (" +
+              info.host + "): " + info.message;
       } catch (const std::exception& e) {
         why = "rankpool: the initializer failed on worker rank " + std::to_string(m.source);
       }
@@ -144,8 +145,8 @@ class mpi_core final : public executor_core {
       wire::reader reader(m.data);
       while (!reader.empty()) finish_call(m.source, reader.next_result());
     } catch (const wire::decode_error& e) {
-      std::cerr << "rankpool: the root dropped an undecodable result message from rank "
-                << m.source << ": " << e.what() << '\n';
+      std::cerr << "rankpool: the root dropped an undecodable result message from rank " << m.source
+                << ": " << e.what() << '\n';
     }
   }
 

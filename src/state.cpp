@@ -1,5 +1,5 @@
-#include "rankpool/detail/backoff.hpp"
 #include "rankpool/detail/state.hpp"
+#include "rankpool/detail/backoff.hpp"
 
 #include <iostream>
 
@@ -62,9 +62,13 @@ bool state_base::done() const {
   return s == call_status::finished || s == call_status::cancelled;
 }
 
-void state_base::wait() const { wait_impl(nullptr); }
+void state_base::wait() const {
+  wait_impl(nullptr);
+}
 
-bool state_base::wait_until(clock::time_point deadline) const { return wait_impl(&deadline); }
+bool state_base::wait_until(clock::time_point deadline) const {
+  return wait_impl(&deadline);
+}
 
 bool state_base::wait_impl(const clock::time_point* deadline) const {
   const auto finished = [this] {

@@ -71,9 +71,9 @@ bool outbox::poll() {
 
 void outbox::wait_all() {
   for (auto& s : sends_) {
-    check_mpi(MPI_Waitall(static_cast<int>(s.requests.size()), s.requests.data(),
-                          MPI_STATUSES_IGNORE),
-              "MPI_Waitall");
+    check_mpi(
+        MPI_Waitall(static_cast<int>(s.requests.size()), s.requests.data(), MPI_STATUSES_IGNORE),
+        "MPI_Waitall");
   }
   sends_.clear();
 }

@@ -43,8 +43,8 @@ class worker {
       if (m->tag == wire::stop_tag) return;
       if (!run_calls) continue;
       if (m->tag != wire::call_tag) {
-        std::cerr << "rankpool: worker rank " << site_.rank << " ignored a message with unknown tag "
-                  << m->tag << '\n';
+        std::cerr << "rankpool: worker rank " << site_.rank
+                  << " ignored a message with unknown tag " << m->tag << '\n';
         continue;
       }
       run_message(m->data);
@@ -63,9 +63,8 @@ class worker {
         send_blocking(comm_, root_, wire::result_tag, reply_, max_part_);
       }
     } catch (const wire::decode_error& e) {
-      std::cerr << "rankpool: worker rank " << site_.rank
-                << " dropped an undecodable message of " << data.size()
-                << " bytes from the root: " << e.what() << '\n';
+      std::cerr << "rankpool: worker rank " << site_.rank << " dropped an undecodable message of "
+                << data.size() << " bytes from the root: " << e.what() << '\n';
     }
   }
 

@@ -24,6 +24,7 @@ namespace rankpool {
 namespace detail {
 
 class executor_core;
+struct executor_access;
 
 // The results of one map() chunk: the worker writes their count, then each result.
 template <class R>
@@ -139,7 +140,9 @@ class executor {
     using params = typename detail::callable_traits<std::decay_t<F>>::params;
     return map_impl(f, inputs, chunksize, [](detail::oarchive& out, const auto& t) {
       std::apply(
-          [&out](const auto&... a) { detail::save_args_as(static_cast<params*>(nullptr), out, a...); },
+          [&out](const auto&... a) {
+            detail::save_args_as(static_cast<params*>(nullptr), out, a...);
+          },
           t);
     });
   }
@@ -149,6 +152,8 @@ class executor {
   void shutdown(bool wait = true, bool cancel_futures = false);
 
  private:
+  friend struct detail::executor_access;
+
   template <class R>
   future<R> enqueue(const std::string& name, std::string payload, std::uint32_t count, bool chunk) {
     auto state = std::make_shared<detail::state<R>>(progress_driver());
@@ -157,14 +162,15 @@ class executor {
   }
 
   template <class F, class Range, class Save>
-  map_result<detail::result_of_t<F>> map_impl(const F& f, const Range& inputs, std::size_t chunksize,
-                                              Save save_one) {
+  map_result<detail::result_of_t<F>> map_impl(const F& f, const Range& inputs,
+                                              std::size_t chunksize, Save save_one) {
     using fn = std::decay_t<F>;
     using R = detail::result_of_t<F>;
     static_assert(!std::is_void_v<R>, "rankpool: map() needs a callable that returns a value");
     static_assert(detail::check_callable<fn>());
     if (chunksize == 0) throw std::invalid_argument("rankpool: map() chunksize must be at least 1");
-    if (chunksize > UINT32_MAX) throw std::invalid_argument("rankpool: map() chunksize is too large");
+    if (chunksize > UINT32_MAX)
+      throw std::invalid_argument("rankpool: map() chunksize is too large");
     const std::string& name = detail::name_of<fn>(f);
     map_result<R> result;
     result.chunksize_ = chunksize;
@@ -176,7 +182,8 @@ class executor {
       std::uint32_t count = 0;
       {
         detail::oarchive_buffer out(payload);
-        if constexpr (detail::callable_traits<fn>::is_object) out.archive() << static_cast<const fn&>(f);
+        if constexpr (detail::callable_traits<fn>::is_object)
+          out.archive() << static_cast<const fn&>(f);
         for (; it != last && count < chunksize; ++it, ++count) save_one(out.archive(), *it);
       }
       result.chunks_.push_back(enqueue<detail::chunk<R>>(name, std::move(payload), count, true));
@@ -194,5 +201,13 @@ class executor {
   bool is_root_ = false;
   int max_workers_ = 0;
 };
+
+namespace detail {
+// For tests of the wire protocol: the executor's private communicator on the
+// root of a multi-rank pool, else null.
+struct executor_access {
+  static const boost::mpi::communicator* private_comm(const executor& e);
+};
+}  // namespace detail
 
 }  // namespace rankpool

@@ -55,9 +55,10 @@ class future {
   void add_done_callback(F fn) const {
     static_assert(std::is_invocable_v<F&, const future<T>&>,
                   "rankpool: a done callback takes the finished future");
-    checked().on_done([fn = std::move(fn), self = std::weak_ptr<detail::state<T>>(state_)]() mutable {
-      if (auto s = self.lock()) fn(future<T>(std::move(s)));
-    });
+    checked().on_done(
+        [fn = std::move(fn), self = std::weak_ptr<detail::state<T>>(state_)]() mutable {
+          if (auto s = self.lock()) fn(future<T>(std::move(s)));
+        });
   }
 
   friend bool operator==(const future& a, const future& b) noexcept { return a.state_ == b.state_; }

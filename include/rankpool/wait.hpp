@@ -91,7 +91,8 @@ std::shared_ptr<waiter> watch(const std::vector<future<T>>& futures) {
     std::weak_ptr<waiter> weak = w;
     const state_base& s = futures[i].base();
     const_cast<state_base&>(s).on_done([weak, i, &s] {
-      if (auto live = weak.lock()) live->notify(i, s.status() != call_status::cancelled && s.exception() != nullptr);
+      if (auto live = weak.lock())
+        live->notify(i, s.status() != call_status::cancelled && s.exception() != nullptr);
     });
   }
   return w;

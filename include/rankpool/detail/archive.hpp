@@ -27,7 +27,8 @@ class string_sink : public std::streambuf {
     return n;
   }
   int_type overflow(int_type c) override {
-    if (!traits_type::eq_int_type(c, traits_type::eof())) out_.push_back(traits_type::to_char_type(c));
+    if (!traits_type::eq_int_type(c, traits_type::eof()))
+      out_.push_back(traits_type::to_char_type(c));
     return traits_type::not_eof(c);
   }
 
@@ -56,7 +57,8 @@ class oarchive_buffer {
 
 class iarchive_buffer {
  public:
-  iarchive_buffer(const char* data, std::size_t size) : source_(data, size), ar_(source_, archive_flags) {}
+  iarchive_buffer(const char* data, std::size_t size)
+      : source_(data, size), ar_(source_, archive_flags) {}
   boost::archive::binary_iarchive& archive() { return ar_; }
 
  private:

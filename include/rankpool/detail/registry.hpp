@@ -47,7 +47,7 @@ struct decoded_args<std::tuple<P...>> {
 template <class Tuple>
 Tuple load_args(iarchive& in) {
   Tuple args;
-  std::apply([&in](auto&... a) { (in >> ... >> a); }, args);
+  std::apply([&in](auto&... a) { ((in >> a), ...); }, args);
   return args;
 }
 
@@ -83,8 +83,8 @@ void invoke_object(iarchive& in, oarchive& out, std::uint32_t count, call_phase&
   in >> object;
   for (std::uint32_t i = 0; i < count; ++i) {
     auto args = load_args<args_t>(in);
-    call_and_save<typename traits::result>([&] { return std::apply(object, std::move(args)); },
-                                           out, phase);
+    call_and_save<typename traits::result>([&] { return std::apply(object, std::move(args)); }, out,
+                                           phase);
   }
 }
 
@@ -110,16 +110,17 @@ struct type_registrar {
 #define RANKPOOL_DETAIL_CONCAT(a, b) RANKPOOL_DETAIL_CONCAT2(a, b)
 #define RANKPOOL_DETAIL_UNIQUE(prefix) RANKPOOL_DETAIL_CONCAT(prefix, __COUNTER__)
 
-// Register a function under an explicit name: RANKPOOL_REGISTER_AS(static_cast<double (*)(int)>(&f), "f_int");
-// Use at namespace scope, followed by a semicolon.
-#define RANKPOOL_REGISTER_AS(function_pointer, name)                                   \
+// Register a function under an explicit name: RANKPOOL_REGISTER_AS(static_cast<double
+// (*)(int)>(&f), "f_int"); Use at namespace scope, followed by a semicolon.
+#define RANKPOOL_REGISTER_AS(function_pointer, name)                                     \
   [[maybe_unused]] static const ::rankpool::detail::function_registrar<function_pointer> \
-      RANKPOOL_DETAIL_UNIQUE(rankpool_registrar_)(name)
+  RANKPOOL_DETAIL_UNIQUE(rankpool_registrar_)(name)
 
-// Register a function under its own spelling: RANKPOOL_REGISTER(work); or RANKPOOL_REGISTER(ns::work);
+// Register a function under its own spelling: RANKPOOL_REGISTER(work); or
+// RANKPOOL_REGISTER(ns::work);
 #define RANKPOOL_REGISTER(function) RANKPOOL_REGISTER_AS(&function, #function)
 
 // Register a serializable function-object type; its state travels with each call.
-#define RANKPOOL_REGISTER_TYPE(type)                                              \
-  [[maybe_unused]] static const ::rankpool::detail::type_registrar<type> \
-      RANKPOOL_DETAIL_UNIQUE(rankpool_registrar_)(#type)
+#define RANKPOOL_REGISTER_TYPE(type)                                                             \
+  [[maybe_unused]] static const ::rankpool::detail::type_registrar<type> RANKPOOL_DETAIL_UNIQUE( \
+      rankpool_registrar_)(#type)

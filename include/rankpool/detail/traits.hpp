@@ -31,15 +31,16 @@ namespace detail {
 template <class T, class = void>
 struct has_member_serialize : std::false_type {};
 template <class T>
-struct has_member_serialize<T, std::void_t<decltype(std::declval<T&>().serialize(
-                                   std::declval<oarchive&>(), 0u))>> : std::true_type {};
+struct has_member_serialize<
+    T, std::void_t<decltype(std::declval<T&>().serialize(std::declval<oarchive&>(), 0u))>>
+    : std::true_type {};
 
 // A free serialize(Archive&, T&, unsigned) found through argument-dependent lookup.
 template <class T, class = void>
 struct has_adl_serialize : std::false_type {};
 template <class T>
-struct has_adl_serialize<T, std::void_t<decltype(serialize(std::declval<oarchive&>(),
-                                                           std::declval<T&>(), 0u))>>
+struct has_adl_serialize<
+    T, std::void_t<decltype(serialize(std::declval<oarchive&>(), std::declval<T&>(), 0u))>>
     : std::true_type {};
 
 template <class T>
@@ -122,15 +123,16 @@ template <class R, class C, class... P>
 struct member_call_traits<R (C::*)(P...) const noexcept> : member_call_traits<R (C::*)(P...)> {};
 
 template <class F>
-struct callable_traits<F, std::enable_if_t<std::is_class_v<F>, std::void_t<decltype(&F::operator())>>>
+struct callable_traits<F,
+                       std::enable_if_t<std::is_class_v<F>, std::void_t<decltype(&F::operator())>>>
     : member_call_traits<decltype(&F::operator())> {};
 
 // A parameter is decoded on the worker into a value it owns, so by-value and
 // const& parameters work; a non-const reference could never send its changes back.
 template <class P>
 inline constexpr bool param_ok_v =
-    !(std::is_lvalue_reference_v<P> && !std::is_const_v<std::remove_reference_t<P>>) &&
-    !std::is_pointer_v<std::decay_t<P>>;
+    !(std::is_lvalue_reference_v<P> &&
+      !std::is_const_v<std::remove_reference_t<P>>)&&!std::is_pointer_v<std::decay_t<P>>;
 
 template <class Tuple>
 struct params_check;
@@ -143,9 +145,9 @@ struct params_check<std::tuple<P...>> {
 };
 
 template <class R>
-inline constexpr bool result_ok_v =
-    std::is_void_v<R> || (is_serializable_v<R> && std::is_default_constructible_v<R> &&
-                          !std::is_reference_v<R>);
+inline constexpr bool result_ok_v = std::is_void_v<R> ||
+                                    (is_serializable_v<R> && std::is_default_constructible_v<R> &&
+                                     !std::is_reference_v<R>);
 
 // All the rules a registered or submitted callable must satisfy, each with its own message.
 template <class F>
@@ -162,8 +164,9 @@ constexpr bool check_callable() {
     static_assert(check::serializable,
                   "rankpool: every parameter type must be serializable with Boost.Serialization "
                   "(give it a serialize() member, or specialise rankpool::is_serializable)");
-    static_assert(check::default_constructible,
-                  "rankpool: parameter types must be default-constructible to be decoded on a worker");
+    static_assert(
+        check::default_constructible,
+        "rankpool: parameter types must be default-constructible to be decoded on a worker");
     static_assert(result_ok_v<typename traits::result>,
                   "rankpool: the result must be void or a default-constructible, serializable "
                   "value type (give it a serialize() member, or specialise "

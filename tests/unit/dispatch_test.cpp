@@ -1,0 +1,102 @@
+// run_call without MPI: the same code that MPI workers and local threads run.
+#include "dispatch.hpp"
+
+#include <rankpool/rankpool.hpp>
+
+#include <gtest/gtest.h>
+
+namespace {
+
+int twice(int x) {
+  return 2 * x;
+}
+int throws_logic(int) {
+  throw std::logic_error("bad logic");
+}
+struct offset_by {
+  int k = 0;
+  int operator()(int x) const { return x + k; }
+  template <class A>
+  void serialize(A& ar, unsigned) {
+    ar& k;
+  }
+};
+
+}  // namespace
+
+RANKPOOL_REGISTER(twice);
+RANKPOOL_REGISTER_AS(&throws_logic, "throws_logic");
+RANKPOOL_REGISTER_TYPE(offset_by);
+
+namespace {
+
+namespace rd = rankpool::detail;
+namespace wire = rankpool::detail::wire;
+
+template <class... A>
+std::string payload_for(int (*f)(int), A... args) {
+  std::string p;
+  rd::save_call(p, f, args...);
+  return p;
+}
+
+rd::call_outcome run(std::string_view name, const std::string& payload, std::uint32_t count = 1,
+                     std::uint8_t flags = 0) {
+  return rd::run_call({1, flags, count, name, payload}, rd::call_site{3, "hostA"});
+}
+
+}  // namespace
+
+TEST(registry, names_and_lookups) {
+  EXPECT_EQ(rd::name_of(&twice), "twice");
+  EXPECT_EQ(rd::name_of(&throws_logic), "throws_logic");
+  EXPECT_EQ(rd::name_of(offset_by{}), "offset_by");
+  EXPECT_NE(rd::find_callable("twice"), nullptr);
+  EXPECT_EQ(rd::find_callable("missing"), nullptr);
+  int (*unregistered)(int) = [](int x) { return x; };
+  EXPECT_THROW(rd::name_of(unregistered), std::invalid_argument);
+}
+
+TEST(dispatch, runs_a_call_and_encodes_its_result) {
+  const auto out = run("twice", payload_for(&twice, 21));
+  ASSERT_TRUE(out.ok);
+  rd::iarchive_buffer in(out.payload.data(), out.payload.size());
+  int value = 0;
+  in.archive() >> value;
+  EXPECT_EQ(value, 42);
+}
+
+TEST(dispatch, function_objects_and_chunks) {
+  std::string payload;
+  {
+    rd::oarchive_buffer out(payload);
+    out.archive() << offset_by{100};
+    for (int x : {1, 2, 3}) out.archive() << x;
+  }
+  const auto out = run("offset_by", payload, 3, wire::chunk_flag);
+  ASSERT_TRUE(out.ok);
+  rd::iarchive_buffer in(out.payload.data(), out.payload.size());
+  const auto chunk = rd::decode_value<rd::chunk<int>>(in.archive());
+  EXPECT_EQ(chunk.values, (std::vector<int>{101, 102, 103}));
+}
+
+TEST(dispatch, failures_become_error_outcomes) {
+  const auto unknown = run("nope", "");
+  ASSERT_FALSE(unknown.ok);
+  auto info = wire::decode_error_info(unknown.payload);
+  EXPECT_NE(info.message.find("no callable is registered as 'nope' on rank 3"), std::string::npos);
+  EXPECT_EQ(info.host, "hostA");
+  EXPECT_EQ(info.rank, 3);
+
+  const auto thrown = run("throws_logic", payload_for(&throws_logic, 1));
+  ASSERT_FALSE(thrown.ok);
+  info = wire::decode_error_info(thrown.payload);
+  EXPECT_EQ(info.type_name, "std::logic_error");
+  EXPECT_EQ(info.message, "bad logic");
+
+  const auto garbage = run("twice", "\x01");  // too short for an int
+  ASSERT_FALSE(garbage.ok);
+  info = wire::decode_error_info(garbage.payload);
+  EXPECT_NE(info.message.find("could not decode the arguments of 'twice'"), std::string::npos)
+      << info.message;
+}

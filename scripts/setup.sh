@@ -12,6 +12,8 @@ packages=(
   libopenmpi-dev openmpi-bin
   libboost-mpi-dev libboost-serialization-dev
   libgtest-dev python3-mpi4py
+  libboost-program-options-dev nlohmann-json3-dev  # rankpool-run
+  python3 parallel                                 # rankpool-run tests; bench-farm reference
 )
 
 # Ask dpkg rather than apt so the check needs no network and no root.

@@ -1,0 +1,390 @@
+// Helpers shared by the C++ benchmark programs (rankpool_bench.cpp and
+// raw_farm.cpp): the --size knobs, timing, the METG sweep, CPU and memory
+// readings from /proc, and a small JSON writer for the one line of results.
+#pragma once
+
+#include <mpi.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace bench {
+
+using clock = std::chrono::steady_clock;
+
+inline double seconds_since(clock::time_point start) {
+  return std::chrono::duration<double>(clock::now() - start).count();
+}
+
+// Every knob that differs between --size tiny and --size full. Keep in step
+// with SIZES in bench_common.py: the figures are only comparable if all
+// systems run the same workloads (each program echoes its config in its JSON).
+struct config {
+  std::string size;
+  double min_seconds = 0;          // throughput runs grow N until one lasts this long
+  std::int64_t first_n = 0;        // the first N a throughput run tries
+  int rtt_warmup = 0;              // untimed round trips before the timed ones
+  int rtt_iterations = 0;          // timed sequential round trips
+  std::int64_t payload_bytes = 0;  // the large argument / result
+  int payload_reps = 0;            // best of this many transfers per direction
+  double metg_seconds = 0;         // ideal duration of one METG point
+  std::int64_t metg_min_tasks = 0;
+  std::int64_t metg_max_tasks = 0;
+  double metg_max_d_us = 0;  // the sweep gives up past this task length
+  double idle_seconds = 0;   // how long idle CPU is measured
+  std::int64_t growth_small = 0;
+  std::int64_t growth_large = 0;
+  int growth_max_wait_ms = 0;  // the long calls end by themselves after this
+};
+
+inline config make_config(const std::string& size) {
+  config c;
+  c.size = size;
+  c.payload_bytes = std::int64_t{64} << 20;
+  if (size == "tiny") {
+    c.min_seconds = 0.05;
+    c.first_n = 1000;
+    c.rtt_warmup = 50;
+    c.rtt_iterations = 300;
+    c.payload_reps = 2;
+    c.metg_seconds = 0.02;
+    c.metg_min_tasks = 16;
+    c.metg_max_tasks = 2000;
+    c.metg_max_d_us = 10000;
+    c.idle_seconds = 1;
+    c.growth_small = 1000;
+    c.growth_large = 10000;
+    c.growth_max_wait_ms = 20000;
+  } else {
+    c.min_seconds = 1.0;
+    c.first_n = 10000;
+    c.rtt_warmup = 500;
+    c.rtt_iterations = 5000;
+    c.payload_reps = 5;
+    c.metg_seconds = 0.25;
+    c.metg_min_tasks = 32;
+    c.metg_max_tasks = 20000;
+    c.metg_max_d_us = 100000;
+    c.idle_seconds = 3;
+    c.growth_small = 1000;
+    c.growth_large = 1000000;
+    c.growth_max_wait_ms = 60000;
+  }
+  return c;
+}
+
+// --size tiny|full (default full). Anything else is a usage error on every rank.
+inline config parse_args(int argc, char** argv) {
+  std::string size = "full";
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--size" && i + 1 < argc) {
+      size = argv[++i];
+    } else if (arg.rfind("--size=", 0) == 0) {
+      size = arg.substr(7);
+    } else {
+      size = "?";
+    }
+  }
+  if (size != "tiny" && size != "full") {
+    std::cerr << "usage: " << argv[0] << " [--size tiny|full]\n";
+    MPI_Abort(MPI_COMM_WORLD, 2);
+  }
+  return make_config(size);
+}
+
+// Busy-waits on the steady clock: a task of known length that keeps its core busy.
+inline void spin_for_us(double d_us) {
+  const auto end = clock::now() + std::chrono::duration_cast<clock::duration>(
+                                      std::chrono::duration<double, std::micro>(d_us));
+  while (clock::now() < end) {
+  }
+}
+
+// The value at fraction q (0..1) of sorted samples: nearest rank, so p99 of
+// 5000 samples is the 4950th smallest.
+inline double percentile(std::vector<double> samples, double q) {
+  if (samples.empty()) return NAN;
+  std::sort(samples.begin(), samples.end());
+  const auto rank = static_cast<std::size_t>(std::ceil(q * static_cast<double>(samples.size())));
+  return samples[std::min(samples.size() - 1, rank == 0 ? 0 : rank - 1)];
+}
+
+struct timed_run {
+  std::int64_t n = 0;
+  double seconds = 0;
+  double per_second() const { return static_cast<double>(n) / seconds; }
+};
+
+// Runs trial(n) (which returns its elapsed seconds) with growing n until one
+// run lasts at least min_seconds, like timeit's autorange. `multiple` keeps n
+// a multiple of a chunk size.
+template <class Trial>
+timed_run auto_range(Trial trial, std::int64_t n, double min_seconds, std::int64_t multiple = 1) {
+  for (;;) {
+    n = std::max(multiple, n / multiple * multiple);
+    const double seconds = trial(n);
+    if (seconds >= min_seconds) return {n, seconds};
+    // Aim 30% past the goal so the next run is usually the last; grow 2x..10x.
+    const double factor = std::clamp(1.3 * min_seconds / std::max(seconds, 1e-6), 2.0, 10.0);
+    n = static_cast<std::int64_t>(static_cast<double>(n) * factor);
+  }
+}
+
+// Task lengths of the METG sweep, as in Task Bench (1, 2, 5 per decade).
+inline std::vector<double> metg_task_lengths(double max_d_us) {
+  std::vector<double> lengths;
+  for (double decade = 1; decade <= max_d_us; decade *= 10) {
+    for (double m : {1.0, 2.0, 5.0}) {
+      if (m * decade <= max_d_us) lengths.push_back(m * decade);
+    }
+  }
+  return lengths;
+}
+
+struct metg_point {
+  double d_us = 0;
+  std::int64_t ntasks = 0;
+  double seconds = 0;
+  double efficiency = 0;
+};
+
+// Tasks for one task length: enough for metg_seconds of ideal work, clamped.
+inline std::int64_t metg_task_count(const config& c, double d_us, int nworkers) {
+  const double ideal = c.metg_seconds * nworkers * 1e6 / d_us;
+  return std::clamp(static_cast<std::int64_t>(ideal), c.metg_min_tasks, c.metg_max_tasks);
+}
+
+// Efficiency = (ntasks * d / nworkers) / elapsed for growing d. Stops one
+// point after the first that reaches 50% (that point confirms the trend), or
+// at metg_max_d_us. run(d_us, ntasks) returns elapsed seconds.
+template <class Run>
+std::vector<metg_point> metg_sweep(const config& c, int nworkers, Run run) {
+  std::vector<metg_point> points;
+  bool reached = false;
+  for (double d : metg_task_lengths(c.metg_max_d_us)) {
+    metg_point p;
+    p.d_us = d;
+    p.ntasks = metg_task_count(c, d, nworkers);
+    p.seconds = run(d, p.ntasks);
+    p.efficiency = (static_cast<double>(p.ntasks) * d * 1e-6 / nworkers) / p.seconds;
+    points.push_back(p);
+    if (reached) break;
+    reached = p.efficiency >= 0.5;
+  }
+  return points;
+}
+
+// METG(50%): the smallest task length whose efficiency reached 50%.
+inline std::optional<double> metg50(const std::vector<metg_point>& points) {
+  for (const auto& p : points) {
+    if (p.efficiency >= 0.5) return p.d_us;
+  }
+  return std::nullopt;
+}
+
+// Every rank's pid, on rank 0 (empty elsewhere). Collective; call it before
+// an executor exists so that every rank is still free to take part.
+inline std::vector<int> gather_pids(MPI_Comm comm) {
+  int rank = 0, size = 0;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &size);
+  const int pid = static_cast<int>(getpid());
+  std::vector<int> pids(rank == 0 ? static_cast<std::size_t>(size) : 0);
+  MPI_Gather(&pid, 1, MPI_INT, pids.data(), 1, MPI_INT, 0, comm);
+  return pids;
+}
+
+// utime + stime of a process in clock ticks, from /proc/<pid>/stat; the
+// command name may hold spaces or parentheses, so fields count from the last ')'.
+inline std::optional<long long> cpu_ticks(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(in, line)) return std::nullopt;
+  const auto close = line.rfind(')');
+  if (close == std::string::npos) return std::nullopt;
+  std::istringstream fields(line.substr(close + 2));
+  std::string skip;
+  for (int field = 3; field < 14; ++field) fields >> skip;  // state .. cmajflt
+  long long utime = 0, stime = 0;
+  if (!(fields >> utime >> stime)) return std::nullopt;
+  return utime + stime;
+}
+
+// Percent of one core each pid used while this thread sleeps `seconds`
+// (NaN for a pid that could not be read: another host, or gone).
+inline std::vector<double> idle_cpu_percent(const std::vector<int>& pids, double seconds) {
+  std::vector<std::optional<long long>> before;
+  for (int pid : pids) before.push_back(cpu_ticks(pid));
+  const auto start = clock::now();
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  const double elapsed = seconds_since(start);
+  const double ticks_per_second = static_cast<double>(sysconf(_SC_CLK_TCK));
+  std::vector<double> percent;
+  for (std::size_t i = 0; i < pids.size(); ++i) {
+    const auto after = cpu_ticks(pids[i]);
+    if (!before[i] || !after) {
+      percent.push_back(NAN);
+      continue;
+    }
+    percent.push_back(100.0 * static_cast<double>(*after - *before[i]) / ticks_per_second /
+                      elapsed);
+  }
+  return percent;
+}
+
+// This process's resident set size (VmRSS) in bytes, or -1.
+inline long long vm_rss_bytes() {
+  std::ifstream in("/proc/self/status");
+  std::string key;
+  while (in >> key) {
+    if (key == "VmRSS:") {
+      long long kib = -1;
+      in >> kib;
+      return kib * 1024;
+    }
+    in.ignore(1 << 16, '\n');
+  }
+  return -1;
+}
+
+// A JSON object written by hand: the output is one flat-ish line, and the
+// values are numbers, strings, arrays and nested objects.
+class json {
+ public:
+  json& set(const std::string& key, double v) { return raw(key, number(v)); }
+  json& set(const std::string& key, std::int64_t v) { return raw(key, std::to_string(v)); }
+  json& set(const std::string& key, long long v) { return raw(key, std::to_string(v)); }
+  json& set(const std::string& key, int v) { return raw(key, std::to_string(v)); }
+  json& set(const std::string& key, bool v) { return raw(key, v ? "true" : "false"); }
+  json& set(const std::string& key, const char* v) { return raw(key, quote(v)); }
+  json& set(const std::string& key, const std::string& v) { return raw(key, quote(v)); }
+  json& set(const std::string& key, const json& v) { return raw(key, v.str()); }
+  json& set(const std::string& key, std::optional<double> v) {
+    return raw(key, v ? number(*v) : "null");
+  }
+  template <class T>
+  json& set(const std::string& key, const std::vector<T>& values) {
+    std::string out = "[";
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      if (i) out += ", ";
+      out += element(values[i]);
+    }
+    return raw(key, out + "]");
+  }
+  json& set_null(const std::string& key) { return raw(key, "null"); }
+
+  std::string str() const {
+    std::string out = "{";
+    for (std::size_t i = 0; i < fields_.size(); ++i) {
+      if (i) out += ", ";
+      out += quote(fields_[i].first) + ": " + fields_[i].second;
+    }
+    return out + "}";
+  }
+
+ private:
+  json& raw(const std::string& key, std::string value) {
+    fields_.emplace_back(key, std::move(value));
+    return *this;
+  }
+  static std::string number(double v) {
+    if (!std::isfinite(v)) return "null";  // JSON has no NaN or infinity
+    char text[32];
+    std::snprintf(text, sizeof text, "%.9g", v);
+    return text;
+  }
+  static std::string quote(const std::string& s) {
+    std::string out = "\"";
+    for (char ch : s) {
+      if (ch == '"' || ch == '\\') {
+        out += '\\';
+        out += ch;
+      } else if (static_cast<unsigned char>(ch) < 0x20) {
+        char esc[8];
+        std::snprintf(esc, sizeof esc, "\\u%04x", ch);
+        out += esc;
+      } else {
+        out += ch;
+      }
+    }
+    return out + "\"";
+  }
+  static std::string element(double v) { return number(v); }
+  static std::string element(int v) { return std::to_string(v); }
+  static std::string element(const std::string& v) { return quote(v); }
+  static std::string element(const json& v) { return v.str(); }
+
+  std::vector<std::pair<std::string, std::string>> fields_;
+};
+
+inline json to_json(const config& c) {
+  json j;
+  j.set("size", c.size)
+      .set("min_seconds", c.min_seconds)
+      .set("first_n", c.first_n)
+      .set("rtt_warmup", c.rtt_warmup)
+      .set("rtt_iterations", c.rtt_iterations)
+      .set("payload_bytes", c.payload_bytes)
+      .set("payload_reps", c.payload_reps)
+      .set("metg_seconds", c.metg_seconds)
+      .set("metg_min_tasks", c.metg_min_tasks)
+      .set("metg_max_tasks", c.metg_max_tasks)
+      .set("metg_max_d_us", c.metg_max_d_us)
+      .set("idle_seconds", c.idle_seconds)
+      .set("growth_small", c.growth_small)
+      .set("growth_large", c.growth_large);
+  return j;
+}
+
+inline json to_json(const timed_run& r) {
+  json j;
+  j.set("n", r.n).set("seconds", r.seconds).set("calls_per_s", r.per_second());
+  return j;
+}
+
+inline std::vector<json> to_json(const std::vector<metg_point>& points) {
+  std::vector<json> out;
+  for (const auto& p : points) {
+    json j;
+    j.set("d_us", p.d_us).set("ntasks", p.ntasks).set("seconds", p.seconds);
+    j.set("efficiency", p.efficiency);
+    out.push_back(j);
+  }
+  return out;
+}
+
+// The busiest rank's idle CPU: the figure the idle target is about.
+inline double max_finite(const std::vector<double>& values) {
+  double worst = 0;
+  for (double v : values) worst = std::isfinite(v) ? std::max(worst, v) : worst;
+  return worst;
+}
+
+inline json idle_json(const std::vector<double>& percent, double seconds) {
+  json j;
+  j.set("seconds", seconds).set("pct_core_per_rank", percent);
+  j.set("pct_core_max", max_finite(percent));
+  return j;
+}
+
+// Progress on stderr, so stdout carries only the JSON line.
+inline void progress(const std::string& system, const std::string& what) {
+  std::cerr << "[" << system << "] " << what << std::endl;
+}
+
+}  // namespace bench

@@ -1,0 +1,330 @@
+// rankpool's side of scripts/bench.sh: the same workloads as raw_farm.cpp
+// and mpi4py_bench.py, through submit/get and map, with MPI_THREAD_MULTIPLE
+// (the management loop on its own thread). Prints one JSON object on rank 0.
+//   mpirun -n 3 ./rankpool-bench --size tiny|full
+#include "bench_common.hpp"
+
+#include <rankpool/rankpool.hpp>
+
+#include <boost/archive/binary_oarchive.hpp>
+#include <boost/mpi/communicator.hpp>
+#include <boost/mpi/environment.hpp>
+
+#include <malloc.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <numeric>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+// The calls the benchmark runs. Named (not anonymous) so their registered
+// names read well in error messages.
+namespace bench_calls {
+
+int noop(int x) { return x; }
+
+void spin(double d_us) { bench::spin_for_us(d_us); }
+
+std::uint64_t take_bytes(const std::vector<char>& bytes) { return bytes.size(); }
+
+std::vector<char> make_bytes(std::uint64_t n) { return std::vector<char>(n, 'x'); }
+
+// Holds a worker (and so a window slot) until the root creates `path`, so
+// the calls submitted after it stay pending on the root. Gives up after
+// max_ms so a lost root cannot leave workers stuck.
+int hold_until_file(const std::string& path, int max_ms) {
+  const auto deadline = bench::clock::now() + std::chrono::milliseconds(max_ms);
+  while (!std::filesystem::exists(path) && bench::clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return 0;
+}
+
+}  // namespace bench_calls
+
+RANKPOOL_REGISTER(bench_calls::noop);
+RANKPOOL_REGISTER(bench_calls::spin);
+RANKPOOL_REGISTER(bench_calls::take_bytes);
+RANKPOOL_REGISTER(bench_calls::make_bytes);
+RANKPOOL_REGISTER(bench_calls::hold_until_file);
+
+namespace {
+
+using bench::clock;
+using bench::seconds_since;
+const char* const system_name = "rankpool";
+constexpr int window = 2;
+
+rankpool::options pool_options() {
+  rankpool::options o;
+  o.window = window;
+  return o;
+}
+
+// Submit n no-op calls, then get them all.
+double submit_then_get(rankpool::executor& pool, std::int64_t n) {
+  std::vector<rankpool::future<int>> futures;
+  futures.reserve(static_cast<std::size_t>(n));
+  std::int64_t expected = 0, sum = 0;
+  const auto start = clock::now();
+  for (std::int64_t i = 0; i < n; ++i) {
+    const int x = static_cast<int>(i % 1000);
+    expected += x;
+    futures.push_back(pool.submit(bench_calls::noop, x));
+  }
+  for (auto& f : futures) sum += f.get();
+  const double seconds = seconds_since(start);
+  if (sum != expected) throw std::runtime_error("rankpool-bench: wrong no-op results");
+  return seconds;
+}
+
+// map(noop, inputs, 64) and iterate every result.
+double map_chunked(rankpool::executor& pool, std::int64_t n) {
+  std::vector<int> inputs(static_cast<std::size_t>(n));
+  std::iota(inputs.begin(), inputs.end(), 0);
+  const auto start = clock::now();
+  std::int64_t count = 0;
+  for (int y : pool.map(bench_calls::noop, inputs, 64)) {
+    count += (y == inputs[static_cast<std::size_t>(count)]) ? 1 : 0;
+  }
+  const double seconds = seconds_since(start);
+  if (count != n) throw std::runtime_error("rankpool-bench: wrong map results");
+  return seconds;
+}
+
+// One call at a time; each sample is one submit + get in microseconds.
+std::vector<double> round_trips(rankpool::executor& pool, const bench::config& cfg) {
+  for (int i = 0; i < cfg.rtt_warmup; ++i) pool.submit(bench_calls::noop, i).get();
+  std::vector<double> samples;
+  samples.reserve(static_cast<std::size_t>(cfg.rtt_iterations));
+  for (int i = 0; i < cfg.rtt_iterations; ++i) {
+    const auto start = clock::now();
+    pool.submit(bench_calls::noop, i).get();
+    samples.push_back(seconds_since(start) * 1e6);
+  }
+  return samples;
+}
+
+// Best GB/s of payload_reps transfers: 64 MiB in with 8 bytes out, then 8 in with 64 MiB out.
+std::pair<double, double> bandwidth(rankpool::executor& pool, const bench::config& cfg) {
+  const auto bytes = static_cast<std::uint64_t>(cfg.payload_bytes);
+  const std::vector<char> payload(bytes, 'x');
+  double best_in = 0, best_out = 0;
+  for (int rep = 0; rep < cfg.payload_reps; ++rep) {
+    auto start = clock::now();
+    if (pool.submit(bench_calls::take_bytes, payload).get() != bytes) {
+      throw std::runtime_error("rankpool-bench: payload lost bytes on the way in");
+    }
+    best_in = std::max(best_in, static_cast<double>(bytes) / seconds_since(start) / 1e9);
+    start = clock::now();
+    auto result = pool.submit(bench_calls::make_bytes, bytes);
+    if (result.get().size() != bytes) {
+      throw std::runtime_error("rankpool-bench: payload lost bytes on the way out");
+    }
+    best_out = std::max(best_out, static_cast<double>(bytes) / seconds_since(start) / 1e9);
+  }
+  return {best_in, best_out};
+}
+
+double spin_tasks(rankpool::executor& pool, double d_us, std::int64_t ntasks) {
+  std::vector<rankpool::future<void>> futures;
+  futures.reserve(static_cast<std::size_t>(ntasks));
+  const auto start = clock::now();
+  for (std::int64_t i = 0; i < ntasks; ++i) futures.push_back(pool.submit(bench_calls::spin, d_us));
+  for (auto& f : futures) f.get();
+  return seconds_since(start);
+}
+
+// The argument bytes a no-op call carries, encoded the way rankpool encodes
+// them (Boost binary archive without header), so they can be taken out of
+// the per-call memory figure.
+std::int64_t serialized_int_bytes() {
+  std::ostringstream out;
+  {
+    boost::archive::binary_oarchive archive(
+        out, boost::archive::no_header | boost::archive::no_codecvt | boost::archive::no_tracking);
+    const int value = 7;
+    archive << value;
+  }
+  return static_cast<std::int64_t>(out.str().size());
+}
+
+// Creates a file when raised and removes it when it goes out of scope: the
+// signal that lets hold_until_file calls end.
+class flag_file {
+ public:
+  explicit flag_file(std::string tag)
+      : path_((std::filesystem::temp_directory_path() /
+               ("rankpool-bench-" + std::to_string(getpid()) + "-" + tag + ".flag"))
+                  .string()) {
+    std::filesystem::remove(path_);
+  }
+  flag_file(const flag_file&) = delete;
+  flag_file& operator=(const flag_file&) = delete;
+  ~flag_file() {
+    std::error_code ignored;
+    std::filesystem::remove(path_, ignored);
+  }
+  const std::string& path() const { return path_; }
+  void raise() const { std::ofstream(path_) << "go\n"; }
+
+ private:
+  std::string path_;
+};
+
+struct growth_result {
+  std::int64_t k = 0;
+  double seconds = 0;
+  long long rss_before = 0;
+  long long rss_after = 0;
+  std::int64_t arg_bytes = 0;
+  std::int64_t cancelled = 0;
+  double calls_per_s() const { return static_cast<double>(k) / seconds; }
+  double bytes_per_call() const {
+    return static_cast<double>(rss_after - rss_before) / static_cast<double>(k) -
+           static_cast<double>(arg_bytes);
+  }
+};
+
+// Fills every window slot with a call that waits for the flag, so later calls stay pending.
+std::vector<rankpool::future<int>> occupy_workers(rankpool::executor& pool, const flag_file& flag,
+                                                  const bench::config& cfg) {
+  std::vector<rankpool::future<int>> holders;
+  for (int i = 0; i < window * pool.max_workers(); ++i) {
+    holders.push_back(pool.submit(bench_calls::hold_until_file, flag.path(), cfg.growth_max_wait_ms));
+  }
+  const auto all_out = [&] {
+    return std::all_of(holders.begin(), holders.end(), [](const auto& f) { return f.running(); });
+  };
+  while (!all_out()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // let the loop settle
+  return holders;
+}
+
+// Times submitting k no-op calls behind busy workers and the root memory they
+// take, then cancels them with shutdown(wait, cancel_futures).
+growth_result growth(rankpool::executor& pool, const bench::config& cfg, std::int64_t k) {
+  const flag_file flag(std::to_string(k));
+  auto holders = occupy_workers(pool, flag, cfg);
+  // Default handles written now, so the caller's own vector is in the baseline.
+  std::vector<rankpool::future<int>> futures(static_cast<std::size_t>(k));
+  malloc_trim(0);  // freed heap from earlier runs would hide new allocations
+  growth_result r;
+  r.k = k;
+  r.arg_bytes = serialized_int_bytes();
+  r.rss_before = bench::vm_rss_bytes();
+  const auto start = clock::now();
+  for (auto& f : futures) f = pool.submit(bench_calls::noop, 7);
+  r.seconds = seconds_since(start);
+  r.rss_after = bench::vm_rss_bytes();
+  flag.raise();
+  pool.shutdown(true, true);
+  for (auto& f : futures) r.cancelled += f.cancelled() ? 1 : 0;
+  return r;
+}
+
+bench::json to_json(const growth_result& r) {
+  bench::json j;
+  j.set("k", r.k).set("seconds", r.seconds).set("calls_per_s", r.calls_per_s());
+  j.set("rss_before", r.rss_before).set("rss_after", r.rss_after);
+  j.set("arg_bytes", r.arg_bytes).set("bytes_per_call", r.bytes_per_call());
+  j.set("cancelled", r.cancelled);
+  return j;
+}
+
+struct report {
+  bench::json figures;
+  bench::json details;
+};
+
+void run_idle(const boost::mpi::communicator& world, const std::vector<int>& pids,
+              const bench::config& cfg, report& out) {
+  rankpool::executor pool(world, pool_options());
+  if (!pool) return;  // a worker: served until the root shut this pool down
+  bench::progress(system_name, "idle CPU for " + std::to_string(cfg.idle_seconds) + " s");
+  const auto percent = bench::idle_cpu_percent(pids, cfg.idle_seconds);
+  out.details.set("idle", bench::idle_json(percent, cfg.idle_seconds));
+  out.figures.set("idle_pct_core_max", bench::max_finite(percent));
+}
+
+void run_growth(const boost::mpi::communicator& world, const bench::config& cfg, report& out) {
+  std::vector<growth_result> results;
+  for (std::int64_t k : {cfg.growth_small, cfg.growth_large}) {
+    rankpool::executor pool(world, pool_options());
+    if (!pool) continue;
+    bench::progress(system_name, "growth with " + std::to_string(k) + " pending calls");
+    results.push_back(growth(pool, cfg, k));
+  }
+  if (results.size() != 2) return;
+  out.figures.set("growth_small_calls_per_s", results[0].calls_per_s());
+  out.figures.set("growth_large_calls_per_s", results[1].calls_per_s());
+  out.figures.set("growth_small_bytes_per_call", results[0].bytes_per_call());
+  out.figures.set("growth_large_bytes_per_call", results[1].bytes_per_call());
+  bench::json j;
+  j.set("small", to_json(results[0])).set("large", to_json(results[1]));
+  out.details.set("growth", j);
+}
+
+void run_calls(const boost::mpi::communicator& world, const bench::config& cfg, report& out) {
+  rankpool::executor pool(world, pool_options());
+  if (!pool) return;
+  bench::progress(system_name, "submit + get");
+  const auto submit = bench::auto_range([&](std::int64_t n) { return submit_then_get(pool, n); },
+                                        cfg.first_n, cfg.min_seconds);
+  bench::progress(system_name, "map(chunksize=64)");
+  const auto map = bench::auto_range([&](std::int64_t n) { return map_chunked(pool, n); },
+                                     cfg.first_n, cfg.min_seconds, 64);
+  bench::progress(system_name, "round trips");
+  const auto rtt = round_trips(pool, cfg);
+  bench::progress(system_name, "64 MiB payloads");
+  const auto [bw_in, bw_out] = bandwidth(pool, cfg);
+  bench::progress(system_name, "METG sweep");
+  const auto metg = bench::metg_sweep(cfg, pool.max_workers(), [&](double d, std::int64_t n) {
+    return spin_tasks(pool, d, n);
+  });
+
+  out.figures.set("submit_calls_per_s", submit.per_second());
+  out.figures.set("map64_calls_per_s", map.per_second());
+  out.figures.set("rtt_median_us", bench::percentile(rtt, 0.5));
+  out.figures.set("rtt_p99_us", bench::percentile(rtt, 0.99));
+  out.figures.set("bw_in_gb_s", bw_in).set("bw_out_gb_s", bw_out);
+  out.figures.set("metg50_us", bench::metg50(metg));
+  out.details.set("submit", bench::to_json(submit)).set("map64", bench::to_json(map));
+  bench::json rtt_detail;
+  rtt_detail.set("iterations", static_cast<int>(rtt.size()));
+  rtt_detail.set("min_us", bench::percentile(rtt, 0)).set("p90_us", bench::percentile(rtt, 0.9));
+  out.details.set("rtt", rtt_detail).set("metg", bench::to_json(metg));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  boost::mpi::environment env(argc, argv, boost::mpi::threading::multiple);
+  const boost::mpi::communicator world;
+  const auto cfg = bench::parse_args(argc, argv);
+  const auto pids = bench::gather_pids(world);  // before any executor takes the workers
+
+  // Every rank constructs the same sequence of executors; on a worker each
+  // constructor serves calls until the root shuts that pool down. Growth runs
+  // first, on a fresh heap, so its memory figure is not blurred by earlier runs.
+  report out;
+  run_idle(world, pids, cfg, out);
+  run_growth(world, cfg, out);
+  run_calls(world, cfg, out);
+  if (world.rank() != 0) return 0;
+
+  std::vector<std::string> notes;
+  if (env.thread_level() != boost::mpi::threading::multiple) {
+    notes.push_back("MPI did not grant MPI_THREAD_MULTIPLE: the pool made progress only inside its calls");
+  }
+  bench::json result;
+  result.set("system", system_name).set("ranks", world.size()).set("workers", world.size() - 1);
+  result.set("window", window).set("threading", "multiple").set("config", bench::to_json(cfg));
+  result.set("figures", out.figures).set("details", out.details).set("notes", notes);
+  std::cout << result.str() << std::endl;
+  return 0;
+}

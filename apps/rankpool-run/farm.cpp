@@ -1,0 +1,362 @@
+#include "farm.hpp"
+
+#include "spawn.hpp"
+
+#include <mpi.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
+#include <iostream>
+#include <mutex>
+#include <sstream>
+#include <unordered_map>
+
+RANKPOOL_REGISTER(rankpool::run::run_task);
+
+namespace rankpool::run {
+
+std::atomic<bool> stop_requested{false};
+
+namespace {
+
+std::string host_name() {
+  char buffer[256] = {};
+  return ::gethostname(buffer, sizeof buffer - 1) == 0 ? std::string(buffer) : "unknown-host";
+}
+
+// The MPI rank of this worker, or for a one-rank run the number (1..n) of
+// the local thread, so RANKPOOL_WORKER_RANK always tells workers apart.
+int worker_rank() {
+  int size = 1;
+  int rank = 0;
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  if (size > 1) return rank;
+  static std::atomic<int> next{1};
+  thread_local const int local = next++;
+  return local;
+}
+
+}  // namespace
+
+task_outcome run_task(task_request request) {
+  spawn_request spawn;
+  spawn.command = std::move(request.command);
+  spawn.timeout_seconds = request.timeout_seconds;
+  spawn.grace_seconds = request.grace_seconds;
+  const int rank = worker_rank();
+  spawn.env = {"RANKPOOL_TASK_ID=" + std::to_string(request.id),
+               "RANKPOOL_TASK_LINE=" + std::to_string(request.line),
+               "RANKPOOL_WORKER_RANK=" + std::to_string(rank),
+               "RANKPOOL_NWORKERS=" + std::to_string(request.nworkers)};
+  if (request.has_repeat_index) {
+    spawn.env.push_back("RANKPOOL_REPEAT_INDEX=" + std::to_string(request.repeat_index));
+  }
+  if (!request.output_dir.empty()) {
+    const auto base = request.output_dir + "/task-" + std::to_string(request.id);
+    spawn.stdout_path = base + ".out";
+    spawn.stderr_path = base + ".err";
+  }
+  const auto result = run_command(spawn, &stop_requested);
+  task_outcome outcome;
+  outcome.status = result.timed_out ? "timeout" : (result.exit_code == 0 ? "ok" : "failed");
+  outcome.exit_code = result.exit_code;
+  outcome.signal = result.signal.value_or(-1);
+  outcome.start = result.start;
+  outcome.end = result.end;
+  static const std::string host = host_name();
+  outcome.host = host;
+  outcome.rank = rank;
+  outcome.out = std::move(result.out);
+  outcome.err = std::move(result.err);
+  return outcome;
+}
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+// Completed calls, handed from done-callbacks (any thread) to the root's loop.
+class completions {
+ public:
+  void push(std::uint64_t slot) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      slots_.push_back(slot);
+    }
+    cv_.notify_one();
+  }
+  std::optional<std::uint64_t> pop(std::chrono::milliseconds timeout) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (!cv_.wait_for(lock, timeout, [this] { return !slots_.empty(); })) return std::nullopt;
+    const auto slot = slots_.front();
+    slots_.pop_front();
+    return slot;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::deque<std::uint64_t> slots_;
+};
+
+struct attempt {
+  std::size_t task_index = 0;
+  int number = 1;
+  rankpool::future<task_outcome> future;
+};
+
+struct stats {
+  std::size_t ok = 0, failed = 0, timeout = 0, skipped = 0, retried = 0;
+  double task_seconds = 0;
+  std::vector<std::pair<double, std::size_t>> slowest;  // (seconds, task index)
+};
+
+// Writes a task's output as one block per stream, each with a single write,
+// so blocks of different tasks never interleave.
+void print_block(int fd, const std::string& text, bool tag, std::uint64_t id) {
+  if (text.empty()) return;
+  std::string block;
+  if (tag) {
+    const std::string prefix = "[" + std::to_string(id) + "] ";
+    std::istringstream lines(text);
+    std::string line;
+    while (std::getline(lines, line)) block += prefix + line + "\n";
+  } else {
+    block = text;
+    if (block.back() != '\n') block += '\n';
+  }
+  std::size_t done = 0;
+  while (done < block.size()) {
+    const ssize_t n = ::write(fd, block.data() + done, block.size() - done);
+    if (n <= 0) {
+      if (n < 0 && errno == EINTR) continue;
+      return;
+    }
+    done += static_cast<std::size_t>(n);
+  }
+}
+
+class farm {
+ public:
+  farm(rankpool::executor& pool, const std::vector<task>& tasks, const farm_options& opts)
+      : pool_(pool), tasks_(tasks), opts_(opts), journal_(opts.journal_path, opts.sync_journal) {
+    show_progress_ = opts.progress || ::isatty(2);
+  }
+
+  int run(const journal_state& before) {
+    const auto started = clock::now();
+    std::vector<std::vector<std::size_t>> phases;
+    for (std::size_t i = 0; i < tasks_.size(); ++i) {
+      const auto& t = tasks_[i];
+      if (phases.size() <= t.phase) phases.resize(t.phase + 1);
+      if (already_done(before, t)) {
+        ++stats_.skipped;
+      } else {
+        phases[t.phase].push_back(i);
+        ++to_run_;
+      }
+    }
+    for (const auto& phase : phases) {
+      run_phase(phase);
+      if (stopping_) break;
+    }
+    if (show_progress_) std::cerr << '\n';
+    summary(std::chrono::duration<double>(clock::now() - started).count());
+    const bool all_ok =
+        stats_.failed == 0 && stats_.timeout == 0 && !stopping_ && stats_.ok == to_run_;
+    return all_ok ? 0 : 1;
+  }
+
+ private:
+  bool already_done(const journal_state& before, const task& t) const {
+    if (!opts_.resume) return false;
+    const auto it = before.last.find(t.id);
+    if (it == before.last.end() || it->second.command != t.command) return false;
+    if (it->second.status == "ok") return true;
+    return !opts_.retry_failed;  // failed or timed out: re-run only when asked
+  }
+
+  void run_phase(const std::vector<std::size_t>& phase) {
+    std::deque<std::pair<std::size_t, int>> queue;  // (task index, attempt number)
+    for (auto i : phase) queue.emplace_back(i, 1);
+    // Keep a few calls queued beyond the workers, so a worker that frees up
+    // is fed by the executor at once; they stay cancellable until then.
+    const std::size_t ahead = static_cast<std::size_t>(pool_.max_workers()) * 2;
+    while (!queue.empty() || !in_flight_.empty()) {
+      if (stop_requested && !stopping_) stop("rankpool-run: stopping on a signal");
+      while (!stopping_ && !queue.empty() && in_flight_.size() < ahead) {
+        const auto [index, number] = queue.front();
+        queue.pop_front();
+        submit(index, number);
+      }
+      if (stopping_) queue.clear();
+      if (in_flight_.empty()) continue;
+      const auto slot = done_->pop(std::chrono::milliseconds(200));
+      if (slot) finish(*slot, queue);
+      draw_progress();
+    }
+  }
+
+  void submit(std::size_t index, int number) {
+    const auto& t = tasks_[index];
+    task_request request;
+    request.id = t.id;
+    request.line = t.line;
+    request.command = t.command;
+    request.has_repeat_index = t.repeat_index.has_value();
+    request.repeat_index = t.repeat_index.value_or(0);
+    request.timeout_seconds = opts_.timeout_seconds;
+    request.grace_seconds = opts_.grace_seconds;
+    request.output_dir = opts_.output_dir;
+    request.nworkers = pool_.max_workers();
+    const auto slot = next_slot_++;
+    auto f = pool_.submit(run_task, request);
+    in_flight_.emplace(slot, attempt{index, number, f});
+    // The callback owns the queue it pushes to: it may still be returning
+    // from push() when the farm has already taken the slot and ended.
+    f.add_done_callback(
+        [done = done_, slot](const rankpool::future<task_outcome>&) { done->push(slot); });
+  }
+
+  void finish(std::uint64_t slot, std::deque<std::pair<std::size_t, int>>& queue) {
+    const auto it = in_flight_.find(slot);
+    if (it == in_flight_.end()) return;
+    const attempt a = it->second;
+    in_flight_.erase(it);
+    if (a.future.cancelled()) return;  // never started: not an attempt
+    const auto& t = tasks_[a.task_index];
+    task_outcome outcome;
+    try {
+      outcome = a.future.get();
+    } catch (const std::exception& e) {
+      // The worker could not run the command at all (e.g. no /bin/bash).
+      outcome.status = "failed";
+      outcome.exit_code = 127;
+      outcome.err = std::string(e.what()) + "\n";
+    }
+    record r{t.id,         t.line,        t.command,   outcome.status, outcome.exit_code,
+             std::nullopt, outcome.start, outcome.end, outcome.host,   outcome.rank};
+    if (outcome.signal >= 0) r.signal = outcome.signal;
+    journal_.append(r);  // recorded before anything else is decided
+    print_output(t, outcome);
+    account(a, outcome, queue);
+  }
+
+  void print_output(const task& t, const task_outcome& outcome) {
+    if (show_progress_) std::cerr << "\r\033[K" << std::flush;  // clear the bar before output
+    std::cout.flush();
+    print_block(1, outcome.out, opts_.tag, t.id);
+    print_block(2, outcome.err, opts_.tag, t.id);
+  }
+
+  void account(const attempt& a, const task_outcome& outcome,
+               std::deque<std::pair<std::size_t, int>>& queue) {
+    const double seconds = std::max(0.0, outcome.end - outcome.start);
+    stats_.task_seconds += seconds;
+    stats_.slowest.emplace_back(seconds, a.task_index);
+    std::sort(stats_.slowest.begin(), stats_.slowest.end(), std::greater<>());
+    if (stats_.slowest.size() > 5) stats_.slowest.pop_back();
+    if (outcome.status == "ok") {
+      ++stats_.ok;
+      return;
+    }
+    if (a.number <= opts_.retries && !stopping_) {
+      ++stats_.retried;
+      queue.emplace_front(a.task_index, a.number + 1);
+      return;
+    }
+    ++(outcome.status == "timeout" ? stats_.timeout : stats_.failed);
+    if (opts_.fail_fast && !stopping_) {
+      stop("rankpool-run: --fail-fast: task " + std::to_string(tasks_[a.task_index].id) +
+           " (line " + std::to_string(tasks_[a.task_index].line) + ") " + outcome.status +
+           "; letting running tasks finish");
+    }
+  }
+
+  // Stops dispatching; calls not yet on a worker are cancelled (not recorded,
+  // so a --resume runs them), running ones finish and are recorded.
+  void stop(const std::string& why) {
+    stopping_ = true;
+    std::cerr << (show_progress_ ? "\r\033[K" : "") << why << '\n';
+    for (auto& entry : in_flight_) entry.second.future.cancel();
+  }
+
+  void draw_progress() {
+    if (!show_progress_) return;
+    const auto now = clock::now();
+    if (now - last_draw_ < std::chrono::milliseconds(200)) return;
+    last_draw_ = now;
+    const std::size_t finished = stats_.ok + stats_.failed + stats_.timeout;
+    const double elapsed = std::chrono::duration<double>(now - first_draw()).count();
+    const double rate = elapsed > 0 ? static_cast<double>(finished) / elapsed : 0;
+    const double eta = rate > 0 ? static_cast<double>(to_run_ - finished) / rate : 0;
+    const int width = 30;
+    const int filled = to_run_ ? static_cast<int>(width * finished / to_run_) : width;
+    char line[256];
+    std::snprintf(line, sizeof line,
+                  "\r\033[K[%s%s] %zu/%zu done, %zu failed, %zu running | %.1f tasks/s | ETA %.0fs",
+                  std::string(static_cast<std::size_t>(filled), '#').c_str(),
+                  std::string(static_cast<std::size_t>(width - filled), '.').c_str(), finished,
+                  to_run_, stats_.failed + stats_.timeout,
+                  std::min(in_flight_.size(), static_cast<std::size_t>(pool_.max_workers())), rate,
+                  eta);
+    std::cerr << line << std::flush;
+  }
+
+  clock::time_point first_draw() {
+    if (!progress_start_) progress_start_ = clock::now();
+    return *progress_start_;
+  }
+
+  void summary(double wall) const {
+    const std::size_t not_run = to_run_ - stats_.ok - stats_.failed - stats_.timeout;
+    const double capacity = wall * pool_.max_workers();
+    std::fprintf(stderr,
+                 "rankpool-run: %zu tasks: %zu ok, %zu failed, %zu timeout, %zu skipped (journal), "
+                 "%zu not run, %zu retried attempts\n"
+                 "rankpool-run: wall %.2f s, task time %.2f s, %d workers %.1f%% busy\n",
+                 tasks_.size(), stats_.ok, stats_.failed, stats_.timeout, stats_.skipped, not_run,
+                 stats_.retried, wall, stats_.task_seconds, pool_.max_workers(),
+                 capacity > 0 ? 100.0 * stats_.task_seconds / capacity : 0.0);
+    for (std::size_t k = 0; k < stats_.slowest.size() && k < 3 && tasks_.size() > 1; ++k) {
+      const auto& [seconds, index] = stats_.slowest[k];
+      const auto& t = tasks_[index];
+      std::fprintf(stderr, "rankpool-run:   slowest: task %llu (line %llu) %.2f s: %.60s\n",
+                   static_cast<unsigned long long>(t.id), static_cast<unsigned long long>(t.line),
+                   seconds, t.command.c_str());
+    }
+  }
+
+  rankpool::executor& pool_;
+  const std::vector<task>& tasks_;
+  const farm_options& opts_;
+  journal_writer journal_;
+  std::shared_ptr<completions> done_ = std::make_shared<completions>();
+  std::unordered_map<std::uint64_t, attempt> in_flight_;
+  std::uint64_t next_slot_ = 0;
+  std::size_t to_run_ = 0;
+  bool stopping_ = false;
+  bool show_progress_ = false;
+  stats stats_;
+  clock::time_point last_draw_{};
+  std::optional<clock::time_point> progress_start_;
+};
+
+}  // namespace
+
+int run_farm(rankpool::executor& pool, const std::vector<task>& tasks, const farm_options& opts) {
+  const auto before = read_journal(opts.journal_path);
+  if (before.torn_lines > 0) {
+    std::cerr << "rankpool-run: skipped " << before.torn_lines << " unreadable line(s) in "
+              << opts.journal_path << " (a record cut short by a kill)\n";
+  }
+  farm f(pool, tasks, opts);
+  return f.run(before);
+}
+
+}  // namespace rankpool::run

@@ -1,0 +1,110 @@
+// rankpool-run: run a file of shell commands across the ranks of one
+// allocation, resumably.   mpirun -n N rankpool-run [options] TASKFILE
+#include "farm.hpp"
+#include "taskfile.hpp"
+
+#include <boost/mpi/environment.hpp>
+#include <boost/program_options.hpp>
+
+#include <csignal>
+#include <fstream>
+#include <iostream>
+
+namespace po = boost::program_options;
+namespace rr = rankpool::run;
+
+namespace {
+
+constexpr int usage_error = 2;
+
+struct command_line {
+  std::string taskfile;
+  rr::farm_options farm;
+};
+
+void request_stop(int) {
+  rr::stop_requested = true;
+}
+
+// Parsed identically on every rank, before any collective call, so a usage
+// error ends every rank the same way instead of leaving some waiting.
+command_line parse(int argc, char** argv) {
+  command_line c;
+  po::options_description visible(
+      "rankpool-run [options] TASKFILE   (TASKFILE '-' reads standard input)");
+  // clang-format off
+  visible.add_options()
+    ("help,h", "show this help")
+    ("journal", po::value(&c.farm.journal_path), "JSON Lines journal (default TASKFILE.journal, or rankpool.journal for stdin)")
+    ("resume", po::bool_switch(&c.farm.resume), "skip tasks whose last journal record is ok (same command)")
+    ("retry-failed", po::bool_switch(&c.farm.retry_failed), "with --resume, also re-run failed and timed-out tasks")
+    ("timeout", po::value(&c.farm.timeout_seconds), "seconds per task; then SIGTERM, and SIGKILL after --grace")
+    ("grace", po::value(&c.farm.grace_seconds)->default_value(5.0), "seconds between SIGTERM and SIGKILL")
+    ("retries", po::value(&c.farm.retries)->default_value(0), "re-run a failed or timed-out task up to N times")
+    ("fail-fast", po::bool_switch(&c.farm.fail_fast), "stop dispatching after the first failure")
+    ("tag", po::bool_switch(&c.farm.tag), "prefix each output line with [task id]")
+    ("output-dir", po::value(&c.farm.output_dir), "write task-<id>.out/.err there instead of printing")
+    ("progress", po::bool_switch(&c.farm.progress), "show a progress bar even when stderr is not a terminal")
+    ("sync", po::bool_switch(&c.farm.sync_journal), "fdatasync the journal after every record (survives a node crash)");
+  // clang-format on
+  po::options_description hidden;
+  hidden.add_options()("taskfile", po::value(&c.taskfile));
+  po::options_description all;
+  all.add(visible).add(hidden);
+  po::positional_options_description positional;
+  positional.add("taskfile", 1);
+  po::variables_map vm;
+  po::store(po::command_line_parser(argc, argv).options(all).positional(positional).run(), vm);
+  po::notify(vm);
+  if (vm.count("help")) {
+    std::cout << visible << '\n';
+    std::exit(0);
+  }
+  if (c.taskfile.empty()) throw po::error("missing TASKFILE");
+  if (c.farm.retry_failed && !c.farm.resume) throw po::error("--retry-failed needs --resume");
+  if (c.farm.timeout_seconds < 0) throw po::error("--timeout must not be negative");
+  if (c.farm.grace_seconds < 0) throw po::error("--grace must not be negative");
+  if (c.farm.retries < 0) throw po::error("--retries must not be negative");
+  if (c.farm.journal_path.empty()) {
+    c.farm.journal_path = c.taskfile == "-" ? "rankpool.journal" : c.taskfile + ".journal";
+  }
+  return c;
+}
+
+std::vector<rr::task> read_tasks(const std::string& path) {
+  if (path == "-") return rr::parse_taskfile(std::cin, "<stdin>");
+  std::ifstream in(path);
+  if (!in) throw rr::taskfile_error(path + ": cannot open the task file");
+  return rr::parse_taskfile(in, path);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  boost::mpi::environment env(argc, argv, boost::mpi::threading::multiple);
+  command_line cl;
+  try {
+    cl = parse(argc, argv);
+  } catch (const po::error& e) {
+    std::cerr << "rankpool-run: " << e.what() << " (see --help)\n";
+    return usage_error;
+  }
+  std::signal(SIGTERM, request_stop);
+  std::signal(SIGINT, request_stop);
+
+  rankpool::options opts;
+  opts.window = 1;  // a task waits on the root, not behind a long task on a busy worker
+  rankpool::executor pool(boost::mpi::communicator(), opts);
+  if (!pool) return 0;  // workers: served tasks until the root finished
+
+  try {
+    const auto tasks = read_tasks(cl.taskfile);
+    return rr::run_farm(pool, tasks, cl.farm);
+  } catch (const rr::taskfile_error& e) {
+    std::cerr << "rankpool-run: " << e.what() << '\n';
+    return usage_error;
+  } catch (const std::exception& e) {
+    std::cerr << "rankpool-run: " << e.what() << '\n';
+    return usage_error;
+  }
+}

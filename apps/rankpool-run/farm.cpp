@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
+#include <filesystem>
 #include <iostream>
 #include <mutex>
 #include <sstream>
@@ -61,9 +62,16 @@ task_outcome run_task(task_request request) {
     spawn.stdout_path = base + ".out";
     spawn.stderr_path = base + ".err";
   }
-  const auto result = run_command(spawn, &stop_requested);
   task_outcome outcome;
-  outcome.status = result.timed_out ? "timeout" : (result.exit_code == 0 ? "ok" : "failed");
+  if (stop_requested) {  // the farm is stopping: do not start anything
+    outcome.status = "interrupted";
+    outcome.rank = rank;
+    return outcome;
+  }
+  const auto result = run_command(spawn, &stop_requested);
+  outcome.status = result.stopped     ? "interrupted"
+                   : result.timed_out ? "timeout"
+                                      : (result.exit_code == 0 ? "ok" : "failed");
   outcome.exit_code = result.exit_code;
   outcome.signal = result.signal.value_or(-1);
   outcome.start = result.start;
@@ -156,6 +164,7 @@ class farm {
       if (phases.size() <= t.phase) phases.resize(t.phase + 1);
       if (already_done(before, t)) {
         ++stats_.skipped;
+        if (before.last.at(t.id).status != "ok") ++skipped_failed_;
       } else {
         phases[t.phase].push_back(i);
         ++to_run_;
@@ -167,8 +176,8 @@ class farm {
     }
     if (show_progress_) std::cerr << '\n';
     summary(std::chrono::duration<double>(clock::now() - started).count());
-    const bool all_ok =
-        stats_.failed == 0 && stats_.timeout == 0 && !stopping_ && stats_.ok == to_run_;
+    const bool all_ok = stats_.failed == 0 && stats_.timeout == 0 && !stopping_ &&
+                        stats_.ok == to_run_ && skipped_failed_ == 0;
     return all_ok ? 0 : 1;
   }
 
@@ -176,7 +185,10 @@ class farm {
   bool already_done(const journal_state& before, const task& t) const {
     if (!opts_.resume) return false;
     const auto it = before.last.find(t.id);
-    if (it == before.last.end() || it->second.command != t.command) return false;
+    if (it == before.last.end() || it->second.command != t.command ||
+        it->second.repeat_index != t.repeat_index) {
+      return false;
+    }
     if (it->second.status == "ok") return true;
     return !opts_.retry_failed;  // failed or timed out: re-run only when asked
   }
@@ -239,9 +251,15 @@ class farm {
       outcome.exit_code = 127;
       outcome.err = std::string(e.what()) + "\n";
     }
-    record r{t.id,         t.line,        t.command,   outcome.status, outcome.exit_code,
-             std::nullopt, outcome.start, outcome.end, outcome.host,   outcome.rank};
-    if (outcome.signal >= 0) r.signal = outcome.signal;
+    if (outcome.status == "interrupted") {  // not an attempt: --resume runs it again
+      print_output(t, outcome);
+      return;
+    }
+    std::optional<int> signal;
+    if (outcome.signal >= 0) signal = outcome.signal;
+    const record r{t.id,          t.line,        t.command,   outcome.status, outcome.exit_code,
+                   signal,        outcome.start, outcome.end, outcome.host,   outcome.rank,
+                   t.repeat_index};
     journal_.append(r);  // recorded before anything else is decided
     print_output(t, outcome);
     account(a, outcome, queue);
@@ -317,12 +335,12 @@ class farm {
     const std::size_t not_run = to_run_ - stats_.ok - stats_.failed - stats_.timeout;
     const double capacity = wall * pool_.max_workers();
     std::fprintf(stderr,
-                 "rankpool-run: %zu tasks: %zu ok, %zu failed, %zu timeout, %zu skipped (journal), "
-                 "%zu not run, %zu retried attempts\n"
+                 "rankpool-run: %zu tasks: %zu ok, %zu failed, %zu timeout, %zu skipped (journal: "
+                 "%zu of them not ok), %zu not run, %zu retried attempts\n"
                  "rankpool-run: wall %.2f s, task time %.2f s, %d workers %.1f%% busy\n",
-                 tasks_.size(), stats_.ok, stats_.failed, stats_.timeout, stats_.skipped, not_run,
-                 stats_.retried, wall, stats_.task_seconds, pool_.max_workers(),
-                 capacity > 0 ? 100.0 * stats_.task_seconds / capacity : 0.0);
+                 tasks_.size(), stats_.ok, stats_.failed, stats_.timeout, stats_.skipped,
+                 skipped_failed_, not_run, stats_.retried, wall, stats_.task_seconds,
+                 pool_.max_workers(), capacity > 0 ? 100.0 * stats_.task_seconds / capacity : 0.0);
     for (std::size_t k = 0; k < stats_.slowest.size() && k < 3 && tasks_.size() > 1; ++k) {
       const auto& [seconds, index] = stats_.slowest[k];
       const auto& t = tasks_[index];
@@ -340,6 +358,7 @@ class farm {
   std::unordered_map<std::uint64_t, attempt> in_flight_;
   std::uint64_t next_slot_ = 0;
   std::size_t to_run_ = 0;
+  std::size_t skipped_failed_ = 0;
   bool stopping_ = false;
   bool show_progress_ = false;
   stats stats_;
@@ -350,6 +369,7 @@ class farm {
 }  // namespace
 
 int run_farm(rankpool::executor& pool, const std::vector<task>& tasks, const farm_options& opts) {
+  if (!opts.output_dir.empty()) std::filesystem::create_directories(opts.output_dir);
   const auto before = read_journal(opts.journal_path);
   if (before.torn_lines > 0) {
     std::cerr << "rankpool-run: skipped " << before.torn_lines << " unreadable line(s) in "

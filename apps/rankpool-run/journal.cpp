@@ -19,6 +19,7 @@ std::string to_json_line(const record& r) {
       {"exit_code", r.exit_code}, {"signal", nullptr}, {"start", r.start},     {"end", r.end},
       {"host", r.host},           {"rank", r.rank}};
   if (r.signal) j["signal"] = *r.signal;
+  if (r.repeat_index) j["repeat_index"] = *r.repeat_index;
   // Invalid UTF-8 in a command is replaced rather than failing the record.
   return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
 }
@@ -37,6 +38,9 @@ record from_json_line(const std::string& line) {
     r.end = j.at("end").get<double>();
     r.host = j.at("host").get<std::string>();
     r.rank = j.at("rank").get<int>();
+    if (j.contains("repeat_index") && !j["repeat_index"].is_null()) {
+      r.repeat_index = j["repeat_index"].get<std::int64_t>();
+    }
     if (r.status != "ok" && r.status != "failed" && r.status != "timeout") {
       throw std::invalid_argument("unknown status '" + r.status + "'");
     }

@@ -22,6 +22,7 @@ struct record {
   double end = 0;
   std::string host;
   int rank = 0;
+  std::optional<std::int64_t> repeat_index;  // REPEAT tasks: part of the identity
 };
 
 std::string to_json_line(const record& r);  // with the trailing newline

@@ -3,6 +3,7 @@
 #include "farm.hpp"
 #include "taskfile.hpp"
 
+#include <boost/mpi/communicator.hpp>
 #include <boost/mpi/environment.hpp>
 #include <boost/program_options.hpp>
 
@@ -86,7 +87,10 @@ int main(int argc, char** argv) {
   try {
     cl = parse(argc, argv);
   } catch (const po::error& e) {
-    std::cerr << "rankpool-run: " << e.what() << " (see --help)\n";
+    // Every rank parsed the same arguments and fails the same way; one message is enough.
+    if (boost::mpi::communicator().rank() == 0) {
+      std::cerr << "rankpool-run: " << e.what() << " (see --help)\n";
+    }
     return usage_error;
   }
   std::signal(SIGTERM, request_stop);

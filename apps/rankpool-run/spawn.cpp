@@ -161,6 +161,7 @@ spawn_result run_command(const spawn_request& request, const std::atomic<bool>* 
   const auto end_group = [&](bool timed_out) {
     ::kill(-pid, SIGTERM);
     result.timed_out = timed_out;
+    result.stopped = !timed_out;
     kill_at = clock::now() + std::chrono::duration_cast<clock::duration>(
                                  std::chrono::duration<double>(request.grace_seconds));
   };

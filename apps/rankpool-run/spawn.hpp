@@ -24,7 +24,8 @@ struct spawn_result {
   int exit_code = 0;          // the exit status, or 128 + signal number
   std::optional<int> signal;  // the signal that ended the command
   bool timed_out = false;
-  double start = 0;  // unix seconds
+  bool stopped = false;  // ended because *stop became true
+  double start = 0;      // unix seconds
   double end = 0;
   std::string out;
   std::string err;

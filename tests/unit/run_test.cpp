@@ -91,8 +91,9 @@ TEST(taskfile, malformed_directives_name_file_and_line) {
 TEST(journal, records_round_trip_and_torn_lines_are_skipped) {
   const auto path = temp_path("journal");
   std::remove(path.c_str());
-  rr::record a{0, 2, "echo \"quoted\" \\ tab\t", "ok", 0, std::nullopt, 1.5, 2.5, "node1", 1};
-  rr::record b{1, 3, "sleep 9", "timeout", 143, 15, 3, 4, "node2", 2};
+  rr::record a{0, 2,           "echo \"quoted\" \\ tab\t", "ok", 0, std::nullopt, 1.5, 2.5, "node1",
+               1, std::nullopt};
+  rr::record b{1, 3, "sleep 9", "timeout", 143, 15, 3, 4, "node2", 2, 7};
   {
     rr::journal_writer w(path, false);
     w.append(a);
@@ -116,6 +117,7 @@ TEST(journal, records_round_trip_and_torn_lines_are_skipped) {
   EXPECT_EQ(state.last.at(0).command, "echo \"quoted\" \\ tab\t");
   EXPECT_EQ(state.last.at(1).signal, 15);
   EXPECT_EQ(state.last.at(1).host, "node2");
+  EXPECT_EQ(state.last.at(1).repeat_index, 7);
   std::remove(path.c_str());
 }
 

@@ -13,7 +13,7 @@ packages=(
   libboost-mpi-dev libboost-serialization-dev
   libgtest-dev python3-mpi4py
   libboost-program-options-dev nlohmann-json3-dev  # rankpool-run
-  python3 parallel                                 # rankpool-run tests; bench-farm reference
+  python3 parallel python3-matplotlib              # rankpool-run tests; benchmark references and plot
 )
 
 # Ask dpkg rather than apt so the check needs no network and no root.

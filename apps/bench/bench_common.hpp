@@ -48,6 +48,7 @@ struct config {
   double idle_seconds = 0;   // how long idle CPU is measured
   std::int64_t growth_small = 0;
   std::int64_t growth_large = 0;
+  int growth_small_reps = 0;   // the small backlog takes ~1 ms: median of this many runs
   int growth_max_wait_ms = 0;  // the long calls end by themselves after this
 };
 
@@ -68,6 +69,7 @@ inline config make_config(const std::string& size) {
     c.idle_seconds = 1;
     c.growth_small = 1000;
     c.growth_large = 10000;
+    c.growth_small_reps = 3;
     c.growth_max_wait_ms = 20000;
   } else {
     c.min_seconds = 1.0;
@@ -82,6 +84,7 @@ inline config make_config(const std::string& size) {
     c.idle_seconds = 3;
     c.growth_small = 1000;
     c.growth_large = 1000000;
+    c.growth_small_reps = 5;
     c.growth_max_wait_ms = 60000;
   }
   return c;
@@ -122,6 +125,10 @@ inline double percentile(std::vector<double> samples, double q) {
   std::sort(samples.begin(), samples.end());
   const auto rank = static_cast<std::size_t>(std::ceil(q * static_cast<double>(samples.size())));
   return samples[std::min(samples.size() - 1, rank == 0 ? 0 : rank - 1)];
+}
+
+inline double median(std::vector<double> samples) {
+  return percentile(std::move(samples), 0.5);
 }
 
 struct timed_run {
@@ -332,6 +339,13 @@ class json {
   std::vector<std::pair<std::string, std::string>> fields_;
 };
 
+// What a program measured: the headline figures (the same keys for every
+// system, null where a workload does not apply) and the details behind them.
+struct report {
+  json figures;
+  json details;
+};
+
 inline json to_json(const config& c) {
   json j;
   j.set("size", c.size)
@@ -347,7 +361,8 @@ inline json to_json(const config& c) {
       .set("metg_max_d_us", c.metg_max_d_us)
       .set("idle_seconds", c.idle_seconds)
       .set("growth_small", c.growth_small)
-      .set("growth_large", c.growth_large);
+      .set("growth_large", c.growth_large)
+      .set("growth_small_reps", c.growth_small_reps);
   return j;
 }
 

@@ -12,6 +12,8 @@
 
 #include <malloc.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -19,19 +21,28 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 // The calls the benchmark runs. Named (not anonymous) so their registered
 // names read well in error messages.
 namespace bench_calls {
 
-int noop(int x) { return x; }
+int noop(int x) {
+  return x;
+}
 
-void spin(double d_us) { bench::spin_for_us(d_us); }
+void spin(double d_us) {
+  bench::spin_for_us(d_us);
+}
 
-std::uint64_t take_bytes(const std::vector<char>& bytes) { return bytes.size(); }
+std::uint64_t take_bytes(const std::vector<char>& bytes) {
+  return bytes.size();
+}
 
-std::vector<char> make_bytes(std::uint64_t n) { return std::vector<char>(n, 'x'); }
+std::vector<char> make_bytes(std::uint64_t n) {
+  return std::vector<char>(n, 'x');
+}
 
 // Holds a worker (and so a window slot) until the root creates `path`, so
 // the calls submitted after it stay pending on the root. Gives up after
@@ -195,7 +206,8 @@ std::vector<rankpool::future<int>> occupy_workers(rankpool::executor& pool, cons
                                                   const bench::config& cfg) {
   std::vector<rankpool::future<int>> holders;
   for (int i = 0; i < window * pool.max_workers(); ++i) {
-    holders.push_back(pool.submit(bench_calls::hold_until_file, flag.path(), cfg.growth_max_wait_ms));
+    holders.push_back(
+        pool.submit(bench_calls::hold_until_file, flag.path(), cfg.growth_max_wait_ms));
   }
   const auto all_out = [&] {
     return std::all_of(holders.begin(), holders.end(), [](const auto& f) { return f.running(); });
@@ -221,6 +233,9 @@ growth_result growth(rankpool::executor& pool, const bench::config& cfg, std::in
   for (auto& f : futures) f = pool.submit(bench_calls::noop, 7);
   r.seconds = seconds_since(start);
   r.rss_after = bench::vm_rss_bytes();
+  // Cancel the backlog, then let the held calls end, then wait: in this
+  // order no pending call can start in between.
+  pool.shutdown(false, true);
   flag.raise();
   pool.shutdown(true, true);
   for (auto& f : futures) r.cancelled += f.cancelled() ? 1 : 0;
@@ -236,40 +251,52 @@ bench::json to_json(const growth_result& r) {
   return j;
 }
 
-struct report {
-  bench::json figures;
-  bench::json details;
-};
-
 void run_idle(const boost::mpi::communicator& world, const std::vector<int>& pids,
-              const bench::config& cfg, report& out) {
+              const bench::config& cfg, bench::report& out) {
   rankpool::executor pool(world, pool_options());
   if (!pool) return;  // a worker: served until the root shut this pool down
-  bench::progress(system_name, "idle CPU for " + std::to_string(cfg.idle_seconds) + " s");
+  bench::progress(system_name, "idle CPU");
   const auto percent = bench::idle_cpu_percent(pids, cfg.idle_seconds);
   out.details.set("idle", bench::idle_json(percent, cfg.idle_seconds));
   out.figures.set("idle_pct_core_max", bench::max_finite(percent));
 }
 
-void run_growth(const boost::mpi::communicator& world, const bench::config& cfg, report& out) {
+// The small backlog is submitted in about a millisecond, so one run of it is
+// mostly noise: it runs growth_small_reps times and the figures take the
+// medians. Each run gets a fresh pool; the large backlog runs once, last.
+void run_growth(const boost::mpi::communicator& world, const bench::config& cfg,
+                bench::report& out) {
+  std::vector<std::int64_t> backlogs(static_cast<std::size_t>(cfg.growth_small_reps),
+                                     cfg.growth_small);
+  backlogs.push_back(cfg.growth_large);
   std::vector<growth_result> results;
-  for (std::int64_t k : {cfg.growth_small, cfg.growth_large}) {
+  for (std::int64_t k : backlogs) {
     rankpool::executor pool(world, pool_options());
     if (!pool) continue;
     bench::progress(system_name, "growth with " + std::to_string(k) + " pending calls");
     results.push_back(growth(pool, cfg, k));
   }
-  if (results.size() != 2) return;
-  out.figures.set("growth_small_calls_per_s", results[0].calls_per_s());
-  out.figures.set("growth_large_calls_per_s", results[1].calls_per_s());
-  out.figures.set("growth_small_bytes_per_call", results[0].bytes_per_call());
-  out.figures.set("growth_large_bytes_per_call", results[1].bytes_per_call());
+  if (results.size() != backlogs.size()) return;  // a worker
+
+  const growth_result& large = results.back();
+  std::vector<double> small_rates, small_bytes;
+  std::vector<bench::json> small_runs;
+  for (std::size_t i = 0; i + 1 < results.size(); ++i) {
+    small_rates.push_back(results[i].calls_per_s());
+    small_bytes.push_back(results[i].bytes_per_call());
+    small_runs.push_back(to_json(results[i]));
+  }
+  out.figures.set("growth_small_calls_per_s", bench::median(small_rates));
+  out.figures.set("growth_large_calls_per_s", large.calls_per_s());
+  out.figures.set("growth_small_bytes_per_call", bench::median(small_bytes));
+  out.figures.set("growth_large_bytes_per_call", large.bytes_per_call());
   bench::json j;
-  j.set("small", to_json(results[0])).set("large", to_json(results[1]));
+  j.set("small_runs", small_runs).set("large", to_json(large));
   out.details.set("growth", j);
 }
 
-void run_calls(const boost::mpi::communicator& world, const bench::config& cfg, report& out) {
+void run_calls(const boost::mpi::communicator& world, const bench::config& cfg,
+               bench::report& out) {
   rankpool::executor pool(world, pool_options());
   if (!pool) return;
   bench::progress(system_name, "submit + get");
@@ -283,9 +310,8 @@ void run_calls(const boost::mpi::communicator& world, const bench::config& cfg, 
   bench::progress(system_name, "64 MiB payloads");
   const auto [bw_in, bw_out] = bandwidth(pool, cfg);
   bench::progress(system_name, "METG sweep");
-  const auto metg = bench::metg_sweep(cfg, pool.max_workers(), [&](double d, std::int64_t n) {
-    return spin_tasks(pool, d, n);
-  });
+  const auto metg = bench::metg_sweep(
+      cfg, pool.max_workers(), [&](double d, std::int64_t n) { return spin_tasks(pool, d, n); });
 
   out.figures.set("submit_calls_per_s", submit.per_second());
   out.figures.set("map64_calls_per_s", map.per_second());
@@ -311,7 +337,7 @@ int main(int argc, char** argv) {
   // Every rank constructs the same sequence of executors; on a worker each
   // constructor serves calls until the root shuts that pool down. Growth runs
   // first, on a fresh heap, so its memory figure is not blurred by earlier runs.
-  report out;
+  bench::report out;
   run_idle(world, pids, cfg, out);
   run_growth(world, cfg, out);
   run_calls(world, cfg, out);
@@ -319,7 +345,8 @@ int main(int argc, char** argv) {
 
   std::vector<std::string> notes;
   if (env.thread_level() != boost::mpi::threading::multiple) {
-    notes.push_back("MPI did not grant MPI_THREAD_MULTIPLE: the pool made progress only inside its calls");
+    notes.push_back(
+        "MPI did not grant MPI_THREAD_MULTIPLE: the pool made progress only inside its calls");
   }
   bench::json result;
   result.set("system", system_name).set("ranks", world.size()).set("workers", world.size() - 1);

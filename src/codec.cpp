@@ -19,7 +19,47 @@ void put_str32(std::string& out, std::string_view s) {
   out.append(s);
 }
 
+void patch_u64(std::string& out, std::size_t at, std::uint64_t value) {
+  for (std::size_t i = 0; i < 8; ++i) out[at + i] = static_cast<char>((value >> (8 * i)) & 0xff);
+}
+
 }  // namespace
+
+std::size_t begin_call(std::string& item, std::string_view name, std::uint8_t flags,
+                       std::uint32_t count) {
+  if (name.size() > UINT32_MAX) throw std::length_error("rankpool: callable name too long");
+  put<std::uint64_t>(item, 0);
+  put(item, flags);
+  put(item, count);
+  put_str32(item, name);
+  const std::size_t length_at = item.size();
+  put<std::uint64_t>(item, 0);
+  return length_at;
+}
+
+void end_call(std::string& item, std::size_t length_at) {
+  patch_u64(item, length_at, item.size() - length_at - 8);
+}
+
+void set_call_id(std::string& item, std::uint64_t id) {
+  patch_u64(item, 0, id);
+}
+
+void set_call_count(std::string& item, std::uint32_t count) {
+  for (std::size_t i = 0; i < 4; ++i) item[9 + i] = static_cast<char>((count >> (8 * i)) & 0xff);
+}
+
+std::size_t begin_result(std::string& message, std::uint64_t id, bool ok) {
+  put(message, id);
+  put<std::uint8_t>(message, ok ? 1 : 0);
+  const std::size_t length_at = message.size();
+  put<std::uint64_t>(message, 0);
+  return length_at;
+}
+
+void end_result(std::string& message, std::size_t length_at) {
+  patch_u64(message, length_at, message.size() - length_at - 8);
+}
 
 void append_call(std::string& message, const call_item& item) {
   if (item.name.size() > UINT32_MAX) throw std::length_error("rankpool: callable name too long");
@@ -97,6 +137,11 @@ result_item reader::next_result() {
   item.ok = ok == 1;
   item.payload = bytes(u64());
   return item;
+}
+
+std::uint64_t call_id(std::string_view item) {
+  reader r(item);
+  return r.u64();
 }
 
 error_info decode_error_info(std::string_view payload) {

@@ -12,6 +12,8 @@
 // the result value (a chunk prefixes a u32 count).
 #pragma once
 
+#include "rankpool/detail/framing.hpp"
+
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -27,8 +29,6 @@ enum tag : int {
   init_failed_tag = 4,  // worker -> root: the initializer threw (error payload)
   part_tag = 5,         // a leading part of a message split at max_message_bytes
 };
-
-inline constexpr std::uint8_t chunk_flag = 1;  // a map() chunk: results prefixed by their count
 
 struct call_item {
   std::uint64_t id = 0;
@@ -58,7 +58,13 @@ class decode_error : public std::runtime_error {
 
 void append_call(std::string& message, const call_item& item);
 void append_result(std::string& message, const result_item& item);
+// As begin_call/end_call for results: a result item whose payload is
+// appended in place; begin_result returns where its length goes.
+std::size_t begin_result(std::string& message, std::uint64_t id, bool ok);
+void end_result(std::string& message, std::size_t length_at);
 std::string encode_error(const error_info& error);
+// The id of the call item at the start of `item`.
+std::uint64_t call_id(std::string_view item);
 
 // Reads items one at a time from a message; throws decode_error on anything malformed.
 class reader {
@@ -70,6 +76,7 @@ class reader {
 
  private:
   friend error_info decode_error_info(std::string_view payload);
+  friend std::uint64_t call_id(std::string_view item);
   std::uint64_t u64();
   std::uint32_t u32();
   std::uint8_t u8();

@@ -5,14 +5,13 @@
 
 namespace rankpool::detail {
 
-void executor_core::submit(std::shared_ptr<state_base> state, const std::string& name,
-                           std::string payload, std::uint32_t count, bool chunk) {
+void executor_core::submit(std::shared_ptr<state_base> state, std::string item) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (!broken_.empty()) throw broken_executor(broken_);
     if (shutting_down_) throw std::runtime_error("rankpool: cannot submit after shutdown()");
-    pending_.push_back(work_item{next_id_++, std::move(state), &name, std::move(payload), count,
-                                 chunk ? wire::chunk_flag : std::uint8_t{0}});
+    wire::set_call_id(item, next_id_++);
+    pending_.push_back(work_item{std::move(state), std::move(item)});
   }
   on_submit();
 }
@@ -30,14 +29,24 @@ void executor_core::shutdown(bool wait, bool cancel_futures) {
   if (wait) join();
 }
 
-void executor_core::complete(state_base& state, call_outcome outcome) {
-  if (outcome.ok) {
-    state.set_payload(std::move(outcome.payload));
+void executor_core::complete(state_base& state, const wire::result_item& result,
+                             std::string buffer) {
+  if (result.ok) {
+    const auto offset = static_cast<std::size_t>(result.payload.data() - buffer.data());
+    state.set_payload(std::move(buffer), offset);
+  } else {
+    complete(state, result);
+  }
+}
+
+void executor_core::complete(state_base& state, const wire::result_item& result) {
+  if (result.ok) {
+    state.set_payload(std::string(result.payload));
     return;
   }
   std::exception_ptr error;
   try {
-    const auto info = wire::decode_error_info(outcome.payload);
+    const auto info = wire::decode_error_info(result.payload);
     error =
         std::make_exception_ptr(remote_error(info.message, info.type_name, info.rank, info.host));
   } catch (const std::exception& e) {

@@ -22,21 +22,17 @@
 namespace rankpool::detail {
 
 struct work_item {
-  std::uint64_t id = 0;
   std::shared_ptr<state_base> state;
-  const std::string* name = nullptr;  // points into the registry, which never changes
-  std::string payload;
-  std::uint32_t count = 1;
-  std::uint8_t flags = 0;
+  std::string item;  // the whole encoded call item, id included: sent as it is
 };
 
 class executor_core : public driver {
  public:
   ~executor_core() override = default;
 
-  // Queues a call; throws after shutdown or once the pool is broken.
-  void submit(std::shared_ptr<state_base> state, const std::string& name, std::string payload,
-              std::uint32_t count, bool chunk);
+  // Queues an encoded call item (see wire::begin_call); throws after
+  // shutdown or once the pool is broken.
+  void submit(std::shared_ptr<state_base> state, std::string item);
   void shutdown(bool wait, bool cancel_futures);
   bool progress() override { return false; }
   // True when waiting threads must drive progress() (no background thread).
@@ -44,8 +40,10 @@ class executor_core : public driver {
   virtual const boost::mpi::communicator* private_comm() const noexcept { return nullptr; }
 
  protected:
-  // Ends a call with the outcome a worker reported.
-  static void complete(state_base& state, call_outcome outcome);
+  // Ends a call with the result item a worker produced: `buffer` holds it,
+  // and is kept (not copied) when the result is a success.
+  static void complete(state_base& state, const wire::result_item& result, std::string buffer);
+  static void complete(state_base& state, const wire::result_item& result);
   // Marks the pool broken and fails every queued call with broken_executor(reason).
   void break_pool(const std::string& reason);
   // Called after a submission or shutdown was recorded, without the lock.

@@ -14,14 +14,14 @@
 namespace rankpool::detail {
 namespace {
 
-std::string describe_failure(call_phase phase, const std::string& name, const call_site& site,
+std::string describe_failure(call_phase phase, std::string_view name, const call_site& site,
                              const std::string& what) {
   switch (phase) {
     case call_phase::decoding:
-      return "rankpool: could not decode the arguments of '" + name + "' on rank " +
+      return "rankpool: could not decode the arguments of '" + std::string(name) + "' on rank " +
              std::to_string(site.rank) + ": " + what;
     case call_phase::encoding:
-      return "rankpool: could not serialize the result of '" + name + "' on rank " +
+      return "rankpool: could not serialize the result of '" + std::string(name) + "' on rank " +
              std::to_string(site.rank) + ": " + what;
     case call_phase::calling:
       break;
@@ -29,9 +29,11 @@ std::string describe_failure(call_phase phase, const std::string& name, const ca
   return what;
 }
 
-call_outcome failure(std::string type_name, std::string message, const call_site& site) {
+bool failure(std::uint64_t id, std::string type_name, std::string message, const call_site& site,
+             std::string& reply) {
   wire::error_info error{std::move(type_name), std::move(message), site.host, site.rank};
-  return {false, wire::encode_error(error)};
+  wire::append_result(reply, {id, false, wire::encode_error(error)});
+  return false;
 }
 
 }  // namespace
@@ -52,35 +54,36 @@ const std::string& this_host() {
   return host;
 }
 
-call_outcome run_call(const wire::call_item& item, const call_site& site) {
-  const std::string name(item.name);
+bool run_call(const wire::call_item& item, const call_site& site, std::string& reply) {
+  const std::string_view name = item.name;
   const callable_entry* entry = find_callable(item.name);
   if (entry == nullptr) {
-    return failure("std::invalid_argument",
-                   "rankpool: no callable is registered as '" + name + "' on rank " +
+    return failure(item.id, "std::invalid_argument",
+                   "rankpool: no callable is registered as '" + std::string(name) + "' on rank " +
                        std::to_string(site.rank) + " (do all ranks run the same program?)",
-                   site);
+                   site, reply);
   }
+  const std::size_t start = reply.size();
   call_phase phase = call_phase::decoding;
   try {
-    call_outcome outcome;
-    {
-      iarchive_buffer in(item.payload.data(), item.payload.size());
-      oarchive_buffer out(outcome.payload);
-      if (item.flags & wire::chunk_flag) out.archive() << item.count;
-      entry->invoke(in.archive(), out.archive(), item.count, phase);
-    }
-    return outcome;
+    const auto length_at = wire::begin_result(reply, item.id, true);
+    if (item.flags & wire::chunk_flag) raw_writer(reply).put(item.count);
+    entry->invoke(item.payload, reply, item.count, phase);
+    wire::end_result(reply, length_at);
+    return true;
   } catch (const std::exception& e) {
-    return failure(demangle(typeid(e).name()), describe_failure(phase, name, site, e.what()), site);
+    reply.resize(start);  // drop the partial result
+    return failure(item.id, demangle(typeid(e).name()),
+                   describe_failure(phase, name, site, e.what()), site, reply);
   } catch (...) {
+    reply.resize(start);
     const std::type_info* type = abi::__cxa_current_exception_type();
     const std::string type_name = type ? demangle(type->name()) : std::string("unknown");
-    return failure(
-        type_name,
-        describe_failure(phase, name, site,
-                         "'" + name + "' threw a non-standard exception of type " + type_name),
-        site);
+    return failure(item.id, type_name,
+                   describe_failure(phase, name, site,
+                                    "'" + std::string(name) +
+                                        "' threw a non-standard exception of type " + type_name),
+                   site, reply);
   }
 }
 

@@ -8,11 +8,6 @@
 
 namespace rankpool::detail {
 
-struct call_outcome {
-  bool ok = true;
-  std::string payload;  // the result archive, or an encoded wire::error_info
-};
-
 // Where calls run, for error reports.
 struct call_site {
   int rank = 0;
@@ -21,9 +16,11 @@ struct call_site {
 
 const std::string& this_host();
 
-// Never throws: every failure (unknown name, undecodable arguments, the call
-// throwing, an unserializable result) becomes an error outcome.
-call_outcome run_call(const wire::call_item& item, const call_site& site);
+// Runs the call and appends its result item to `reply` (the result written
+// in place, no copy); returns whether the call succeeded. Never throws for a
+// failing call: an unknown name, undecodable arguments, the call throwing or
+// an unserializable result become an error item.
+bool run_call(const wire::call_item& item, const call_site& site, std::string& reply);
 
 // The demangled name of a type, e.g. "std::out_of_range".
 std::string demangle(const char* mangled);

@@ -88,13 +88,12 @@ void executor::shutdown(bool wait, bool cancel_futures) {
   if (core_) core_->shutdown(wait, cancel_futures);
 }
 
-void executor::enqueue_state(std::shared_ptr<detail::state_base> state, const std::string& name,
-                             std::string payload, std::uint32_t count, bool chunk) {
+void executor::enqueue_state(std::shared_ptr<detail::state_base> state, std::string item) {
   if (!core_) {
     throw std::runtime_error(
         "rankpool: submit() on a worker rank; only the root (where the executor is true) submits");
   }
-  core_->submit(std::move(state), name, std::move(payload), count, chunk);
+  core_->submit(std::move(state), std::move(item));
 }
 
 std::weak_ptr<detail::driver> executor::progress_driver() const {

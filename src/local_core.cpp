@@ -30,9 +30,9 @@ class local_core final : public executor_core {
   bool run_initializer() {
     if (!initializer_) return true;
     const wire::call_item item{0, 0, 1, initializer_.name(), initializer_.payload()};
-    auto outcome = run_call(item, site_);
-    if (outcome.ok) return true;
-    const auto info = wire::decode_error_info(outcome.payload);
+    std::string reply;
+    if (run_call(item, site_, reply)) return true;
+    const auto info = wire::decode_error_info(wire::reader(reply).next_result().payload);
     break_pool("rankpool: the initializer '" + initializer_.name() +
                "' failed on a local worker thread: " + info.message);
     return false;
@@ -51,8 +51,10 @@ class local_core final : public executor_core {
         pending_.pop_front();
       }
       if (!item.state->try_start()) continue;  // cancelled while queued
-      const wire::call_item call{item.id, item.flags, item.count, *item.name, item.payload};
-      complete(*item.state, run_call(call, site_));
+      std::string reply;
+      run_call(wire::reader(item.item).next_call(), site_, reply);
+      const auto result = wire::reader(reply).next_result();
+      complete(*item.state, result, std::move(reply));
     }
   }
 

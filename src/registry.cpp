@@ -1,5 +1,6 @@
 #include "rankpool/detail/registry.hpp"
 
+#include <map>
 #include <stdexcept>
 #include <string>
 #include <typeindex>
@@ -9,7 +10,8 @@ namespace rankpool::detail {
 namespace {
 
 struct registry {
-  std::unordered_map<std::string, callable_entry> by_name;
+  // std::less<>: look names up by string_view, with no allocation per call.
+  std::map<std::string, callable_entry, std::less<>> by_name;
   std::unordered_map<function_key, const std::string*> function_names;
   std::unordered_map<std::type_index, const std::string*> type_names;
 };
@@ -65,7 +67,7 @@ const std::string* registered_name(const std::type_info& type) noexcept {
 
 const callable_entry* find_callable(std::string_view name) noexcept {
   const auto& entries = table().by_name;
-  const auto it = entries.find(std::string(name));
+  const auto it = entries.find(name);
   return it == entries.end() ? nullptr : &it->second;
 }
 

@@ -123,7 +123,7 @@ class mpi_core final : public executor_core {
     return any;
   }
 
-  void handle(const message& m) {
+  void handle(message& m) {
     if (m.tag == wire::init_failed_tag) {
       std::string why;
       try {
@@ -143,20 +143,35 @@ class mpi_core final : public executor_core {
     }
     try {
       wire::reader reader(m.data);
-      while (!reader.empty()) finish_call(m.source, reader.next_result());
+      auto result = reader.next_result();
+      if (reader.empty()) {
+        // The usual case, one result per message: the state keeps the
+        // whole message instead of a copy of the result.
+        if (auto state = take_in_flight(m.source, result.id)) {
+          complete(*state, result, std::move(m.data));
+        }
+        return;
+      }
+      for (;;) {
+        if (auto state = take_in_flight(m.source, result.id)) complete(*state, result);
+        if (reader.empty()) break;
+        result = reader.next_result();
+      }
     } catch (const wire::decode_error& e) {
       std::cerr << "rankpool: the root dropped an undecodable result message from rank " << m.source
                 << ": " << e.what() << '\n';
     }
   }
 
-  void finish_call(int source, const wire::result_item& result) {
-    const auto it = in_flight_.find(result.id);
-    if (it == in_flight_.end()) return;  // already failed (broken pool) or a stray id
+  // The state of an in-flight call, now answered; null for an id we do not
+  // know (already failed when the pool broke, or a stray message).
+  std::shared_ptr<state_base> take_in_flight(int source, std::uint64_t id) {
+    const auto it = in_flight_.find(id);
+    if (it == in_flight_.end()) return nullptr;
     auto state = std::move(it->second);
     in_flight_.erase(it);
     --in_flight_per_rank_[static_cast<std::size_t>(source)];
-    complete(*state, call_outcome{result.ok, std::string(result.payload)});
+    return state;
   }
 
   // Moves queued calls to workers with room in their window, several calls
@@ -185,12 +200,17 @@ class mpi_core final : public executor_core {
   }
 
   void send_calls(int worker, std::vector<work_item>& batch) {
-    std::string message;
-    for (auto& item : batch) {
-      wire::append_call(message, {item.id, item.flags, item.count, *item.name, item.payload});
-      in_flight_.emplace(item.id, std::move(item.state));
-    }
+    for (auto& w : batch) in_flight_.emplace(wire::call_id(w.item), std::move(w.state));
     in_flight_per_rank_[static_cast<std::size_t>(worker)] += static_cast<int>(batch.size());
+    if (batch.size() == 1) {
+      outbox_.send(worker, wire::call_tag, std::move(batch.front().item));  // no copy
+      return;
+    }
+    std::size_t size = 0;
+    for (const auto& w : batch) size += w.item.size();
+    std::string message;
+    message.reserve(size);
+    for (const auto& w : batch) message += w.item;
     outbox_.send(worker, wire::call_tag, std::move(message));
   }
 

@@ -20,10 +20,11 @@ bool state_base::cancel() {
   return true;
 }
 
-void state_base::set_payload(std::string payload) {
+void state_base::set_payload(std::string buffer, std::size_t offset) {
   std::unique_lock<std::mutex> lock(mutex_);
   if (status_ == call_status::finished || status_ == call_status::cancelled) return;
-  payload_ = std::move(payload);
+  payload_ = std::move(buffer);
+  payload_offset_ = offset;
   finish(lock, call_status::finished);
 }
 

@@ -23,9 +23,10 @@ class worker {
   bool initialize(const rankpool::initializer& init) {
     if (!init) return true;
     const wire::call_item item{0, 0, 1, init.name(), init.payload()};
-    auto outcome = run_call(item, site_);
-    if (outcome.ok) return true;
-    send_blocking(comm_, root_, wire::init_failed_tag, outcome.payload, max_part_);
+    std::string reply;
+    if (run_call(item, site_, reply)) return true;
+    const auto error = wire::reader(reply).next_result().payload;
+    send_blocking(comm_, root_, wire::init_failed_tag, std::string(error), max_part_);
     return false;
   }
 
@@ -57,9 +58,8 @@ class worker {
     try {
       while (!reader.empty()) {
         const auto call = reader.next_call();
-        const auto outcome = run_call(call, site_);
         reply_.clear();
-        wire::append_result(reply_, {call.id, outcome.ok, outcome.payload});
+        run_call(call, site_, reply_);
         send_blocking(comm_, root_, wire::result_tag, reply_, max_part_);
       }
     } catch (const wire::decode_error& e) {

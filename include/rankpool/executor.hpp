@@ -1,6 +1,8 @@
 // rankpool::executor: rank `root` of a communicator runs calls on the other ranks.
 #pragma once
 
+#include "rankpool/detail/codec.hpp"
+#include "rankpool/detail/framing.hpp"
 #include "rankpool/detail/registry.hpp"
 #include "rankpool/detail/state.hpp"
 #include "rankpool/errors.hpp"
@@ -25,23 +27,6 @@ namespace detail {
 
 class executor_core;
 struct executor_access;
-
-// The results of one map() chunk: the worker writes their count, then each result.
-template <class R>
-struct chunk {
-  std::vector<R> values;
-};
-template <class R>
-struct value_decoder<chunk<R>> {
-  static chunk<R> load(iarchive& in) {
-    std::uint32_t count = 0;
-    in >> count;
-    chunk<R> c;
-    c.values.reserve(count);
-    for (std::uint32_t i = 0; i < count; ++i) c.values.push_back(decode_value<R>(in));
-    return c;
-  }
-};
 
 template <class F>
 using result_of_t = typename callable_traits<std::decay_t<F>>::result;
@@ -119,31 +104,27 @@ class executor {
     using fn = std::decay_t<F>;
     static_assert(detail::check_callable<fn>());
     const std::string& name = detail::name_of<fn>(f);
-    std::string payload;
-    detail::save_call(payload, static_cast<const fn&>(f), std::forward<A>(args)...);
-    return enqueue<detail::result_of_t<F>>(name, std::move(payload), 1, false);
+    // The call item is encoded here, on the caller's thread, in the buffer
+    // that is later sent: header, then the arguments, then its length.
+    std::string item;
+    const auto length_at = detail::wire::begin_call(item, name, 0, 1);
+    detail::save_call(item, static_cast<const fn&>(f), std::forward<A>(args)...);
+    detail::wire::end_call(item, length_at);
+    return enqueue<detail::result_of_t<F>>(std::move(item));
   }
 
   // f(x) for each x of `inputs`, `chunksize` inputs per message to a worker.
   template <class F, class Range>
   map_result<detail::result_of_t<F>> map(F&& f, const Range& inputs, std::size_t chunksize = 1) {
-    using params = typename detail::callable_traits<std::decay_t<F>>::params;
-    return map_impl(f, inputs, chunksize, [](detail::oarchive& out, const auto& x) {
-      detail::save_args_as(static_cast<params*>(nullptr), out, x);
-    });
+    return map_impl(f, inputs, chunksize, [](auto& out, const auto& x) { out.add(x); });
   }
 
   // std::apply(f, t) for each tuple (or pair) t of `inputs`.
   template <class F, class Range>
   map_result<detail::result_of_t<F>> starmap(F&& f, const Range& inputs,
                                              std::size_t chunksize = 1) {
-    using params = typename detail::callable_traits<std::decay_t<F>>::params;
-    return map_impl(f, inputs, chunksize, [](detail::oarchive& out, const auto& t) {
-      std::apply(
-          [&out](const auto&... a) {
-            detail::save_args_as(static_cast<params*>(nullptr), out, a...);
-          },
-          t);
+    return map_impl(f, inputs, chunksize, [](auto& out, const auto& t) {
+      std::apply([&out](const auto&... a) { out.add(a...); }, t);
     });
   }
 
@@ -155,9 +136,9 @@ class executor {
   friend struct detail::executor_access;
 
   template <class R>
-  future<R> enqueue(const std::string& name, std::string payload, std::uint32_t count, bool chunk) {
+  future<R> enqueue(std::string item) {
     auto state = std::make_shared<detail::state<R>>(progress_driver());
-    enqueue_state(state, name, std::move(payload), count, chunk);
+    enqueue_state(state, std::move(item));
     return future<R>(std::move(state));
   }
 
@@ -177,23 +158,23 @@ class executor {
     auto it = std::begin(inputs);
     const auto last = std::end(inputs);
     while (it != last) {
-      // One archive per chunk: the function object's state once, then each input's arguments.
-      std::string payload;
+      // One item per chunk: the function object's state once, then each input's arguments.
+      std::string item;
       std::uint32_t count = 0;
+      const auto length_at = detail::wire::begin_call(item, name, detail::wire::chunk_flag, 1);
       {
-        detail::oarchive_buffer out(payload);
-        if constexpr (detail::callable_traits<fn>::is_object)
-          out.archive() << static_cast<const fn&>(f);
-        for (; it != last && count < chunksize; ++it, ++count) save_one(out.archive(), *it);
+        detail::args_writer<fn> out(item, static_cast<const fn&>(f));
+        for (; it != last && count < chunksize; ++it, ++count) save_one(out, *it);
       }
-      result.chunks_.push_back(enqueue<detail::chunk<R>>(name, std::move(payload), count, true));
+      detail::wire::end_call(item, length_at);
+      detail::wire::set_call_count(item, count);
+      result.chunks_.push_back(enqueue<detail::chunk<R>>(std::move(item)));
       result.size_ += count;
     }
     return result;
   }
 
-  void enqueue_state(std::shared_ptr<detail::state_base> state, const std::string& name,
-                     std::string payload, std::uint32_t count, bool chunk);
+  void enqueue_state(std::shared_ptr<detail::state_base> state, std::string item);
   std::weak_ptr<detail::driver> progress_driver() const;
 
   boost::mpi::communicator comm_;

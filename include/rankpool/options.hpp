@@ -1,7 +1,7 @@
 // Executor options. Pass the same options on every rank: the constructor is collective.
 #pragma once
 
-#include "rankpool/detail/archive.hpp"
+#include "rankpool/detail/codec.hpp"
 #include "rankpool/detail/registry.hpp"
 
 #include <cstddef>
@@ -44,38 +44,6 @@ struct options {
 };
 
 namespace detail {
-
-// Encodes a call's arguments as the callable's own parameter types, so the
-// worker decodes exactly what the callable takes.
-template <class P, class A>
-void save_arg(oarchive& out, A&& arg) {
-  using value_t = std::decay_t<P>;
-  if constexpr (std::is_same_v<std::decay_t<A>, value_t>) {
-    out << arg;  // no copy when the caller already has the parameter type
-  } else {
-    static_assert(std::is_constructible_v<value_t, A&&>,
-                  "rankpool: an argument cannot be converted to the callable's parameter type");
-    const value_t converted(std::forward<A>(arg));
-    out << converted;
-  }
-}
-
-template <class... P, class... A>
-void save_args_as(std::tuple<P...>*, oarchive& out, A&&... args) {
-  static_assert(sizeof...(P) == sizeof...(A),
-                "rankpool: wrong number of arguments for the submitted callable");
-  if constexpr (sizeof...(P) == sizeof...(A)) (save_arg<P>(out, std::forward<A>(args)), ...);
-}
-
-// Appends the callable's state (function objects) and its arguments to `payload`.
-template <class F, class... A>
-void save_call(std::string& payload, const F& f, A&&... args) {
-  using traits = callable_traits<F>;
-  oarchive_buffer buffer(payload);
-  if constexpr (traits::is_object) buffer.archive() << f;
-  save_args_as(static_cast<typename traits::params*>(nullptr), buffer.archive(),
-               std::forward<A>(args)...);
-}
 
 // The registered name of a callable, or std::invalid_argument naming the fix.
 template <class F>

@@ -1,5 +1,7 @@
 #include "codec.hpp"
 
+#include <rankpool/rankpool.hpp>
+
 #include <gtest/gtest.h>
 
 #include <random>
@@ -90,4 +92,103 @@ TEST(codec, random_bytes_never_crash_the_reader) {
     } catch (const wire::decode_error&) {
     }
   }
+}
+
+namespace rd = rankpool::detail;
+
+namespace {
+struct point {
+  double x = 0, y = 0;
+  template <class A>
+  void serialize(A& ar, unsigned) {
+    ar& x& y;
+  }
+};
+double norm(point p, std::vector<double> scale) {
+  return p.x * scale.at(0) + p.y * scale.at(1);
+}
+double dot(std::vector<double> a, std::string label, int n) {
+  return a.at(0) * n + label.size();
+}
+}  // namespace
+
+TEST(value_codec, raw_types_are_plain_bytes) {
+  static_assert(rd::is_raw_v<int> && rd::is_raw_v<double> && rd::is_raw_v<std::string>);
+  static_assert(rd::is_raw_v<std::vector<double>> && rd::is_raw_v<std::vector<char>>);
+  static_assert(!rd::is_raw_v<std::vector<bool>> && !rd::is_raw_v<point>);
+  static_assert(!rd::is_raw_v<std::vector<std::string>>);
+  std::string out;
+  rd::encode_result(out, std::vector<double>{1.5, -2});
+  EXPECT_EQ(out.size(), 8u + 2 * sizeof(double));
+  EXPECT_EQ(rd::decode_result<std::vector<double>>(out), (std::vector<double>{1.5, -2}));
+  out.clear();
+  rd::encode_result(out, std::string("h\0i", 3));
+  EXPECT_EQ(rd::decode_result<std::string>(out), std::string("h\0i", 3));
+}
+
+TEST(value_codec, raw_lengths_are_checked_before_allocating) {
+  std::string out;
+  rd::encode_result(out, std::vector<double>{1, 2, 3});
+  out[7] = '\x7f';  // the element count now claims ~2^63 elements
+  EXPECT_THROW(rd::decode_result<std::vector<double>>(out), std::length_error);
+  std::string short_int("\x01\x02", 2);
+  EXPECT_THROW(rd::decode_result<int>(short_int), std::length_error);
+}
+
+TEST(value_codec, arguments_round_trip_raw_and_through_boost) {
+  static_assert(rd::raw_arguments_v<decltype(&dot)>);
+  static_assert(!rd::raw_arguments_v<decltype(&norm)>);
+  std::string raw;
+  rd::save_call(raw, &dot, std::vector<double>{2.0}, "abc", 4);
+  rd::args_reader<decltype(&dot)> raw_reader(raw);
+  const auto [a, label, n] = raw_reader.next();
+  EXPECT_EQ(a, std::vector<double>{2.0});
+  EXPECT_EQ(label, "abc");
+  EXPECT_EQ(n, 4);
+  std::string boost;
+  rd::save_call(boost, &norm, point{1, 2}, std::vector<double>{3, 4});
+  rd::args_reader<decltype(&norm)> boost_reader(boost);
+  const auto [p, scale] = boost_reader.next();
+  EXPECT_DOUBLE_EQ(p.x, 1);
+  EXPECT_DOUBLE_EQ(p.y, 2);
+  EXPECT_EQ(scale, (std::vector<double>{3, 4}));
+}
+
+TEST(value_codec, chunks_of_raw_and_boost_results) {
+  std::string raw;
+  rd::raw_writer(raw).put(std::uint32_t{2});
+  rd::result_writer<int> ints(raw);
+  ints.put(7);
+  ints.put(8);
+  EXPECT_EQ(rd::decode_result<rd::chunk<int>>(raw).values, (std::vector<int>{7, 8}));
+  std::string boost;
+  rd::raw_writer(boost).put(std::uint32_t{2});
+  {
+    rd::result_writer<point> points(boost);
+    points.put(point{1, 2});
+    points.put(point{3, 4});
+  }
+  const auto c = rd::decode_result<rd::chunk<point>>(boost);
+  ASSERT_EQ(c.values.size(), 2u);
+  EXPECT_DOUBLE_EQ(c.values[1].y, 4);
+  // A count larger than the values present is an error, not a huge allocation.
+  boost[0] = '\xff';
+  boost[1] = '\xff';
+  boost[2] = '\xff';
+  EXPECT_ANY_THROW(rd::decode_result<rd::chunk<point>>(boost));
+}
+
+TEST(framing, call_items_built_in_place) {
+  std::string item;
+  const auto at = wire::begin_call(item, "f", wire::chunk_flag, 1);
+  item += "args";
+  wire::end_call(item, at);
+  wire::set_call_id(item, 99);
+  wire::set_call_count(item, 5);
+  const auto call = wire::reader(item).next_call();
+  EXPECT_EQ(call.id, 99u);
+  EXPECT_EQ(call.count, 5u);
+  EXPECT_EQ(call.name, "f");
+  EXPECT_EQ(call.payload, "args");
+  EXPECT_EQ(wire::call_id(item), 99u);
 }

@@ -40,9 +40,17 @@ std::string payload_for(int (*f)(int), A... args) {
   return p;
 }
 
-rd::call_outcome run(std::string_view name, const std::string& payload, std::uint32_t count = 1,
-                     std::uint8_t flags = 0) {
-  return rd::run_call({1, flags, count, name, payload}, rd::call_site{3, "hostA"});
+struct outcome {
+  bool ok = false;
+  std::string reply;  // the whole result item
+  std::string_view payload() const { return wire::reader(reply).next_result().payload; }
+};
+
+outcome run(std::string_view name, const std::string& payload, std::uint32_t count = 1,
+            std::uint8_t flags = 0) {
+  outcome out;
+  out.ok = rd::run_call({1, flags, count, name, payload}, rd::call_site{3, "hostA"}, out.reply);
+  return out;
 }
 
 }  // namespace
@@ -60,10 +68,7 @@ TEST(registry, names_and_lookups) {
 TEST(dispatch, runs_a_call_and_encodes_its_result) {
   const auto out = run("twice", payload_for(&twice, 21));
   ASSERT_TRUE(out.ok);
-  rd::iarchive_buffer in(out.payload.data(), out.payload.size());
-  int value = 0;
-  in.archive() >> value;
-  EXPECT_EQ(value, 42);
+  EXPECT_EQ(rd::decode_result<int>(out.payload()), 42);
 }
 
 TEST(dispatch, function_objects_and_chunks) {
@@ -75,28 +80,27 @@ TEST(dispatch, function_objects_and_chunks) {
   }
   const auto out = run("offset_by", payload, 3, wire::chunk_flag);
   ASSERT_TRUE(out.ok);
-  rd::iarchive_buffer in(out.payload.data(), out.payload.size());
-  const auto chunk = rd::decode_value<rd::chunk<int>>(in.archive());
+  const auto chunk = rd::decode_result<rd::chunk<int>>(out.payload());
   EXPECT_EQ(chunk.values, (std::vector<int>{101, 102, 103}));
 }
 
 TEST(dispatch, failures_become_error_outcomes) {
   const auto unknown = run("nope", "");
   ASSERT_FALSE(unknown.ok);
-  auto info = wire::decode_error_info(unknown.payload);
+  auto info = wire::decode_error_info(unknown.payload());
   EXPECT_NE(info.message.find("no callable is registered as 'nope' on rank 3"), std::string::npos);
   EXPECT_EQ(info.host, "hostA");
   EXPECT_EQ(info.rank, 3);
 
   const auto thrown = run("throws_logic", payload_for(&throws_logic, 1));
   ASSERT_FALSE(thrown.ok);
-  info = wire::decode_error_info(thrown.payload);
+  info = wire::decode_error_info(thrown.payload());
   EXPECT_EQ(info.type_name, "std::logic_error");
   EXPECT_EQ(info.message, "bad logic");
 
   const auto garbage = run("twice", "\x01");  // too short for an int
   ASSERT_FALSE(garbage.ok);
-  info = wire::decode_error_info(garbage.payload);
+  info = wire::decode_error_info(garbage.payload());
   EXPECT_NE(info.message.find("could not decode the arguments of 'twice'"), std::string::npos)
       << info.message;
 }

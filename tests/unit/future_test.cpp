@@ -12,8 +12,7 @@ namespace {
 
 std::string encoded(int value) {
   std::string p;
-  rd::oarchive_buffer out(p);
-  out.archive() << value;
+  rd::encode_result(p, value);
   return p;
 }
 

@@ -3,7 +3,7 @@
 // initialisation and it is read-only afterwards (no locking needed).
 #pragma once
 
-#include "rankpool/detail/archive.hpp"
+#include "rankpool/detail/codec.hpp"
 #include "rankpool/detail/traits.hpp"
 
 #include <cstdint>
@@ -20,8 +20,9 @@ namespace rankpool::detail {
 enum class call_phase { decoding, calling, encoding };
 
 // Runs `count` calls: reads the callable's state (function objects only) once,
-// then `count` argument lists from `in`, writing each result to `out`.
-using invoker_fn = void (*)(iarchive& in, oarchive& out, std::uint32_t count, call_phase& phase);
+// then `count` argument lists from `in`, appending each result to `out`.
+using invoker_fn = void (*)(std::string_view in, std::string& out, std::uint32_t count,
+                            call_phase& phase);
 using function_key = void (*)();
 
 struct callable_entry {
@@ -37,55 +38,38 @@ const std::string* registered_name(function_key key) noexcept;
 const std::string* registered_name(const std::type_info& type) noexcept;
 const callable_entry* find_callable(std::string_view name) noexcept;
 
-template <class Tuple>
-struct decoded_args;
-template <class... P>
-struct decoded_args<std::tuple<P...>> {
-  using type = std::tuple<std::decay_t<P>...>;
-};
-
-template <class Tuple>
-Tuple load_args(iarchive& in) {
-  Tuple args;
-  std::apply([&in](auto&... a) { ((in >> a), ...); }, args);
-  return args;
-}
-
-template <class R, class Call>
-void call_and_save(Call&& call, oarchive& out, call_phase& phase) {
-  phase = call_phase::calling;
-  if constexpr (std::is_void_v<R>) {
-    call();
-  } else {
-    const R result = call();
-    phase = call_phase::encoding;
-    out << result;
+template <class F, class Call>
+void run_calls(args_reader<F>& args, Call&& call, std::string& out, std::uint32_t count,
+               call_phase& phase) {
+  using R = typename callable_traits<F>::result;
+  result_writer<std::conditional_t<std::is_void_v<R>, int, R>> results(out);
+  for (std::uint32_t i = 0; i < count; ++i) {
+    phase = call_phase::decoding;
+    auto a = args.next();
+    phase = call_phase::calling;
+    if constexpr (std::is_void_v<R>) {
+      std::apply(call, std::move(a));
+    } else {
+      const R result = std::apply(call, std::move(a));
+      phase = call_phase::encoding;
+      results.put(result);
+    }
   }
   phase = call_phase::decoding;
 }
 
 template <auto F>
-void invoke_function(iarchive& in, oarchive& out, std::uint32_t count, call_phase& phase) {
-  using traits = callable_traits<decltype(F)>;
-  using args_t = typename decoded_args<typename traits::params>::type;
-  for (std::uint32_t i = 0; i < count; ++i) {
-    auto args = load_args<args_t>(in);
-    call_and_save<typename traits::result>([&] { return std::apply(F, std::move(args)); }, out,
-                                           phase);
-  }
+void invoke_function(std::string_view in, std::string& out, std::uint32_t count,
+                     call_phase& phase) {
+  args_reader<decltype(F)> args(in);
+  run_calls<decltype(F)>(args, F, out, count, phase);
 }
 
 template <class T>
-void invoke_object(iarchive& in, oarchive& out, std::uint32_t count, call_phase& phase) {
-  using traits = callable_traits<T>;
-  using args_t = typename decoded_args<typename traits::params>::type;
-  T object;
-  in >> object;
-  for (std::uint32_t i = 0; i < count; ++i) {
-    auto args = load_args<args_t>(in);
-    call_and_save<typename traits::result>([&] { return std::apply(object, std::move(args)); }, out,
-                                           phase);
-  }
+void invoke_object(std::string_view in, std::string& out, std::uint32_t count, call_phase& phase) {
+  args_reader<T> args(in);
+  const T object = args.object();
+  run_calls<T>(args, object, out, count, phase);
 }
 
 template <auto F>

@@ -2,7 +2,7 @@
 // the futures and (until the call ends) the executor.
 #pragma once
 
-#include "rankpool/detail/archive.hpp"
+#include "rankpool/detail/codec.hpp"
 #include "rankpool/errors.hpp"
 
 #include <chrono>
@@ -42,7 +42,9 @@ class state_base {
   bool try_start();
   // pending -> cancelled (true); true if already cancelled; false once running or finished.
   bool cancel();
-  void set_payload(std::string payload);
+  // Finished: the result's bytes are buffer[offset..end), so a whole
+  // received message can be kept without copying the result out of it.
+  void set_payload(std::string buffer, std::size_t offset = 0);
   void set_exception(std::exception_ptr error);
 
   call_status status() const;
@@ -58,7 +60,9 @@ class state_base {
   // Waits, then throws the call's error, cancelled_error, or returns with the lock held
   // and the payload ready for decoding by the typed state.
   std::unique_lock<std::mutex> lock_finished() const;
-  const std::string& payload() const noexcept { return payload_; }
+  std::string_view payload() const noexcept {
+    return std::string_view(payload_).substr(payload_offset_);
+  }
   void store_decode_error(std::exception_ptr error) const { error_ = std::move(error); }
 
  public:
@@ -72,24 +76,11 @@ class state_base {
   mutable std::condition_variable cv_;
   call_status status_ = call_status::pending;
   std::string payload_;
+  std::size_t payload_offset_ = 0;
   mutable std::exception_ptr error_;
   std::vector<std::function<void()>> callbacks_;
   std::weak_ptr<driver> driver_;
 };
-
-// How a call's result is read back; map() chunks specialise it.
-template <class T>
-struct value_decoder {
-  static T load(iarchive& in) {
-    T value;
-    in >> value;
-    return value;
-  }
-};
-template <class T>
-T decode_value(iarchive& in) {
-  return value_decoder<T>::load(in);
-}
 
 template <class T>
 class state final : public state_base {
@@ -102,8 +93,7 @@ class state final : public state_base {
     auto lock = lock_finished();
     if (!value_) {
       try {
-        iarchive_buffer in(payload().data(), payload().size());
-        value_.emplace(decode_value<T>(in.archive()));
+        value_.emplace(decode_result<T>(payload()));
       } catch (...) {
         store_decode_error(std::current_exception());
         throw;

@@ -1,0 +1,320 @@
+// How call arguments and results become bytes. Values of "raw" types
+// (arithmetic, enums, std::string, vectors of arithmetic) are copied as
+// plain bytes with no Boost archive, whose set-up alone costs about a
+// microsecond per archive; everything else goes through one Boost binary
+// archive. The choice depends only on the types, so the root and the
+// worker always agree:
+//   arguments: raw if the callable is a function and all its parameters are raw;
+//   a result:  raw if its type is raw;
+//   a chunk:   a u32 count, then the results (raw, or one archive for all).
+// Raw layout: arithmetic values as their bytes; strings and vectors as a u64
+// element count, then the elements' bytes. Lengths are checked against the
+// bytes present before anything is allocated.
+#pragma once
+
+#include "rankpool/detail/archive.hpp"
+#include "rankpool/detail/traits.hpp"
+
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace rankpool::detail {
+
+template <class T>
+struct is_raw : std::bool_constant<std::is_arithmetic_v<T> || std::is_enum_v<T>> {};
+template <class Tr, class A>
+struct is_raw<std::basic_string<char, Tr, A>> : std::true_type {};
+// vector<bool> packs bits: it goes through Boost.
+template <class T, class A>
+struct is_raw<std::vector<T, A>>
+    : std::bool_constant<(std::is_arithmetic_v<T> && !std::is_same_v<T, bool>) ||
+                         std::is_enum_v<T>> {};
+template <class T>
+inline constexpr bool is_raw_v = is_raw<std::decay_t<T>>::value;
+
+template <class T>
+inline constexpr bool is_scalar_raw_v = std::is_arithmetic_v<T> || std::is_enum_v<T>;
+
+class raw_writer {
+ public:
+  explicit raw_writer(std::string& out) : out_(out) {}
+
+  template <class T>
+  static std::size_t size_of(const T& value) {
+    if constexpr (is_scalar_raw_v<T>) {
+      return sizeof(T);
+    } else {
+      return sizeof(std::uint64_t) + value.size() * sizeof(typename T::value_type);
+    }
+  }
+
+  template <class T>
+  void put(const T& value) {
+    if constexpr (is_scalar_raw_v<T>) {
+      append(&value, sizeof value);
+    } else {
+      const std::uint64_t count = value.size();
+      append(&count, sizeof count);
+      append(value.data(), value.size() * sizeof(typename T::value_type));
+    }
+  }
+
+ private:
+  void append(const void* data, std::size_t size) {
+    out_.append(static_cast<const char*>(data), size);
+  }
+  std::string& out_;
+};
+
+class raw_reader {
+ public:
+  explicit raw_reader(std::string_view in) : rest_(in) {}
+  std::size_t remaining() const noexcept { return rest_.size(); }
+
+  template <class T>
+  T get() {
+    if constexpr (is_scalar_raw_v<T>) {
+      T value;
+      std::memcpy(&value, take(sizeof value), sizeof value);
+      return value;
+    } else {
+      using element = typename T::value_type;
+      std::uint64_t count = 0;
+      std::memcpy(&count, take(sizeof count), sizeof count);
+      if (count > rest_.size() / sizeof(element)) {
+        throw std::length_error("rankpool: a value claims " + std::to_string(count) +
+                                " elements but its message holds fewer bytes");
+      }
+      const char* bytes = take(static_cast<std::size_t>(count) * sizeof(element));
+      T value;
+      if constexpr (sizeof(element) == 1) {
+        const auto* first = reinterpret_cast<const element*>(bytes);
+        value.assign(first, first + count);  // one pass: no zero-fill before the copy
+      } else {
+        value.resize(static_cast<std::size_t>(count));
+        std::memcpy(value.data(), bytes, static_cast<std::size_t>(count) * sizeof(element));
+      }
+      return value;
+    }
+  }
+
+ private:
+  const char* take(std::size_t size) {
+    if (size > rest_.size()) throw std::length_error("rankpool: a value is cut short");
+    const char* p = rest_.data();
+    rest_.remove_prefix(size);
+    return p;
+  }
+  std::string_view rest_;
+};
+
+template <class Tuple>
+struct all_raw;
+template <class... P>
+struct all_raw<std::tuple<P...>> : std::bool_constant<(is_raw_v<P> && ...)> {};
+
+// Whether a callable's arguments travel raw (see the top of this file).
+template <class F>
+inline constexpr bool raw_arguments_v =
+    !callable_traits<F>::is_object && all_raw<typename callable_traits<F>::params>::value;
+
+template <class Tuple>
+struct decoded_args;
+template <class... P>
+struct decoded_args<std::tuple<P...>> {
+  using type = std::tuple<std::decay_t<P>...>;
+};
+
+// Appends the state of F (function objects) and then any number of argument
+// lists to `out`, each converted to F's own parameter types.
+template <class F>
+class args_writer {
+  using traits = callable_traits<F>;
+  static constexpr bool raw = raw_arguments_v<F>;
+
+ public:
+  args_writer(std::string& out, const F& f) : out_(out) {
+    if constexpr (!raw) {
+      archive_.emplace(out_);
+      if constexpr (traits::is_object) archive_->archive() << f;
+    }
+  }
+
+  template <class... A>
+  void add(A&&... args) {
+    add_as(static_cast<typename traits::params*>(nullptr), std::forward<A>(args)...);
+  }
+
+ private:
+  template <class... P, class... A>
+  void add_as(std::tuple<P...>*, A&&... args) {
+    static_assert(sizeof...(P) == sizeof...(A),
+                  "rankpool: wrong number of arguments for the submitted callable");
+    if constexpr (sizeof...(P) == sizeof...(A)) {
+      if constexpr (raw) out_.reserve(out_.size() + (raw_size<P>(args) + ... + 0));
+      (save<P>(std::forward<A>(args)), ...);
+    }
+  }
+
+  template <class P, class A>
+  static std::size_t raw_size(const A& arg) {
+    using value_t = std::decay_t<P>;
+    if constexpr (std::is_same_v<std::decay_t<A>, value_t>) {
+      return raw_writer::size_of(arg);
+    } else {
+      return 0;  // converted first: the reserve is only a hint
+    }
+  }
+
+  template <class P, class A>
+  void save(A&& arg) {
+    using value_t = std::decay_t<P>;
+    if constexpr (std::is_same_v<std::decay_t<A>, value_t>) {
+      put(arg);  // no copy when the caller already has the parameter type
+    } else {
+      static_assert(std::is_constructible_v<value_t, A&&>,
+                    "rankpool: an argument cannot be converted to the callable's parameter type");
+      const value_t converted(std::forward<A>(arg));
+      put(converted);
+    }
+  }
+
+  template <class V>
+  void put(const V& value) {
+    if constexpr (raw) {
+      raw_writer(out_).put(value);
+    } else {
+      archive_->archive() << value;
+    }
+  }
+
+  std::string& out_;
+  std::optional<oarchive_buffer> archive_;
+};
+
+template <class F, class... A>
+void save_call(std::string& out, const F& f, A&&... args) {
+  args_writer<F>(out, f).add(std::forward<A>(args)...);
+}
+
+// Reads what args_writer<F> wrote: the function object (if any), then argument lists.
+template <class F>
+class args_reader {
+  using traits = callable_traits<F>;
+  static constexpr bool raw = raw_arguments_v<F>;
+
+ public:
+  using args_t = typename decoded_args<typename traits::params>::type;
+
+  explicit args_reader(std::string_view in) : raw_(in) {
+    if constexpr (!raw) archive_.emplace(in.data(), in.size());
+  }
+
+  F object() {
+    F f;
+    archive_->archive() >> f;
+    return f;
+  }
+
+  args_t next() {
+    args_t args;
+    std::apply([this](auto&... a) { ((a = load<std::decay_t<decltype(a)>>()), ...); }, args);
+    return args;
+  }
+
+ private:
+  template <class V>
+  V load() {
+    if constexpr (raw) {
+      return raw_.get<V>();
+    } else {
+      V value;
+      archive_->archive() >> value;
+      return value;
+    }
+  }
+
+  raw_reader raw_;
+  std::optional<iarchive_buffer> archive_;
+};
+
+// Appends results of type R to `out`: raw, or through one archive made on first use.
+template <class R>
+class result_writer {
+ public:
+  explicit result_writer(std::string& out) : out_(out) {}
+  void put(const R& value) {
+    if constexpr (is_raw_v<R>) {
+      raw_writer(out_).put(value);
+    } else {
+      if (!archive_) archive_.emplace(out_);
+      archive_->archive() << value;
+    }
+  }
+
+ private:
+  std::string& out_;
+  std::optional<oarchive_buffer> archive_;
+};
+
+template <class R>
+void encode_result(std::string& out, const R& value) {
+  result_writer<R>(out).put(value);
+}
+
+// The results of one map() chunk.
+template <class R>
+struct chunk {
+  std::vector<R> values;
+};
+
+template <class T>
+struct result_decoder {
+  static T decode(std::string_view in) {
+    if constexpr (is_raw_v<T>) {
+      return raw_reader(in).get<T>();
+    } else {
+      iarchive_buffer archive(in.data(), in.size());
+      T value;
+      archive.archive() >> value;
+      return value;
+    }
+  }
+};
+
+template <class R>
+struct result_decoder<chunk<R>> {
+  static chunk<R> decode(std::string_view in) {
+    raw_reader reader(in);
+    const auto count = reader.get<std::uint32_t>();
+    chunk<R> c;
+    if constexpr (is_raw_v<R>) {
+      c.values.reserve(std::min<std::size_t>(count, reader.remaining()));
+      for (std::uint32_t i = 0; i < count; ++i) c.values.push_back(reader.get<R>());
+    } else {
+      const auto rest = in.substr(in.size() - reader.remaining());
+      iarchive_buffer archive(rest.data(), rest.size());
+      for (std::uint32_t i = 0; i < count; ++i) {  // grows as values decode: count is not trusted
+        R value;
+        archive.archive() >> value;
+        c.values.push_back(std::move(value));
+      }
+    }
+    return c;
+  }
+};
+
+template <class T>
+T decode_result(std::string_view in) {
+  return result_decoder<T>::decode(in);
+}
+
+}  // namespace rankpool::detail

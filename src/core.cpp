@@ -6,13 +6,17 @@
 namespace rankpool::detail {
 
 void executor_core::submit(std::shared_ptr<state_base> state, std::string item) {
+  bool sleeping = false;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (!broken_.empty()) throw broken_executor(broken_);
     if (shutting_down_) throw std::runtime_error("rankpool: cannot submit after shutdown()");
     wire::set_call_id(item, next_id_++);
     pending_.push_back(work_item{std::move(state), std::move(item)});
+    sleeping = sleepers_ > 0;
   }
+  // A futex wake costs microseconds: only when a thread actually sleeps.
+  if (sleeping) wake_.notify_one();
   on_submit();
 }
 
@@ -25,6 +29,7 @@ void executor_core::shutdown(bool wait, bool cancel_futures) {
   }
   // Cancelling notifies waiters and runs callbacks: do it without the lock.
   for (auto& item : cancelled) item.state->cancel();
+  wake_.notify_all();
   on_submit();
   if (wait) join();
 }

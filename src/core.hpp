@@ -35,8 +35,7 @@ class executor_core : public driver {
   void submit(std::shared_ptr<state_base> state, std::string item);
   void shutdown(bool wait, bool cancel_futures);
   bool progress() override { return false; }
-  // True when waiting threads must drive progress() (no background thread).
-  virtual bool driven() const noexcept { return false; }
+  bool background() const noexcept override { return true; }
   virtual const boost::mpi::communicator* private_comm() const noexcept { return nullptr; }
 
  protected:
@@ -47,12 +46,13 @@ class executor_core : public driver {
   // Marks the pool broken and fails every queued call with broken_executor(reason).
   void break_pool(const std::string& reason);
   // Called after a submission or shutdown was recorded, without the lock.
-  virtual void on_submit() = 0;
+  virtual void on_submit() {}
   // Blocks until the pool has finished everything (shutdown(wait=true)).
   virtual void join() = 0;
 
   std::mutex mutex_;
   std::condition_variable wake_;
+  int sleepers_ = 0;  // threads blocked on wake_: submit notifies only when there are any
   std::deque<work_item> pending_;
   bool shutting_down_ = false;
   std::string broken_;  // non-empty once the pool cannot run calls; says why

@@ -97,8 +97,7 @@ void executor::enqueue_state(std::shared_ptr<detail::state_base> state, std::str
 }
 
 std::weak_ptr<detail::driver> executor::progress_driver() const {
-  // Only an executor without a background thread needs waiters to drive it.
-  if (!core_ || !core_->driven()) return {};
+  if (!core_) return {};
   return core_;
 }
 

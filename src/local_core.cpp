@@ -18,8 +18,6 @@ class local_core final : public executor_core {
   ~local_core() override { shutdown(true, false); }
 
  private:
-  void on_submit() override { wake_.notify_all(); }
-
   void join() override {
     std::lock_guard<std::mutex> lock(join_mutex_);
     for (auto& t : threads_) {
@@ -44,8 +42,10 @@ class local_core final : public executor_core {
       work_item item;
       {
         std::unique_lock<std::mutex> lock(mutex_);
+        ++sleepers_;
         wake_.wait(lock,
                    [this] { return !pending_.empty() || shutting_down_ || !broken_.empty(); });
+        --sleepers_;
         if (pending_.empty()) return;  // shutting down (or broken) with nothing left
         item = std::move(pending_.front());
         pending_.pop_front();

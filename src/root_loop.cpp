@@ -7,6 +7,7 @@
 #include "core.hpp"
 #include "rankpool/detail/backoff.hpp"
 #include "rankpool/errors.hpp"
+#include "timer_slack.hpp"
 #include "transport.hpp"
 
 #include <atomic>
@@ -35,22 +36,32 @@ class mpi_core final : public executor_core {
 
   ~mpi_core() override { shutdown(true, false); }
 
-  bool driven() const noexcept override { return !threaded_; }
+  bool background() const noexcept override { return threaded_; }
+
+  void driving_started() noexcept override { drivers_.fetch_add(1); }
+
+  void driving_stopped(bool giving_up) noexcept override {
+    if (drivers_.fetch_sub(1) == 1 && giving_up && threaded_) {
+      // The last driver blocks with calls still out: the background thread
+      // takes over now rather than at the end of its wait.
+      std::lock_guard<std::mutex> lock(mutex_);
+      aside_.notify_all();
+    }
+  }
   const boost::mpi::communicator* private_comm() const noexcept override { return &comm_; }
 
+  // One step, by whichever thread gets the drive lock: the background
+  // thread, a thread waiting on a future, or (without a background thread)
+  // a submitting thread.
   bool progress() override {
-    if (threaded_ || finished_) return false;
+    if (finished_) return false;
     std::unique_lock<std::mutex> drive(drive_mutex_, std::try_to_lock);
     return drive.owns_lock() && step();
   }
 
  private:
   void on_submit() override {
-    if (threaded_) {
-      wake_.notify_one();
-    } else {
-      progress();  // send the call now rather than at the next wait
-    }
+    if (!threaded_) progress();  // send the call now rather than at the next wait
   }
 
   void join() override {
@@ -70,9 +81,26 @@ class mpi_core final : public executor_core {
   }
 
   void run() {
-    backoff pause;
+    const short_timer_slack slack;
+    // No spinning here: a thread waiting on a future drives the loop while
+    // it spins, and this thread covers the rest with short sleeps (never
+    // long ones: it blocks outright when no call is out).
+    backoff pause(std::chrono::microseconds{0}, false);
+    std::uint64_t seen = 0;
     while (!finished_) {
-      if (step()) {
+      if (drivers_.load() > 0) {
+        stand_aside();
+        continue;
+      }
+      {
+        std::lock_guard<std::mutex> drive(drive_mutex_);
+        if (!finished_) step();
+      }
+      // Work done by any thread (waiters step too) keeps this one attentive,
+      // so a waiter that stops spinning is not left to a sleeping loop.
+      const std::uint64_t now = busy_steps_.load(std::memory_order_relaxed);
+      if (now != seen) {
+        seen = now;
         pause.reset();
       } else {
         idle(pause);
@@ -82,19 +110,40 @@ class mpi_core final : public executor_core {
 
   // Nothing happened in the last step. With no call anywhere, sleep until a
   // submission or shutdown (no CPU at all); else poll with a growing interval.
-  void idle(backoff& pause) {
+  // While waiting threads drive the loop, this thread only waits for them
+  // to stop (bounded, in case a wake-up slips between check and wait).
+  void stand_aside() {
     std::unique_lock<std::mutex> lock(mutex_);
-    if (in_flight_.empty() && outbox_.empty() && pending_.empty() && !shutting_down_) {
-      wake_.wait(lock, [this] { return !pending_.empty() || shutting_down_; });
+    aside_.wait_for(lock, backoff::max_sleep,
+                    [this] { return drivers_.load() == 0 || shutting_down_; });
+  }
+
+  void idle(backoff& pause) {
+    // Whether calls are out is read under the drive lock (other threads may
+    // be stepping); the queue is then checked under mutex_, which a
+    // dispatching thread needs too, so no call can slip out in between.
+    std::unique_lock<std::mutex> drive(drive_mutex_);
+    const bool quiet = in_flight_.empty() && outbox_.empty();
+    std::unique_lock<std::mutex> lock(mutex_);
+    drive.unlock();
+    if (quiet && pending_.empty() && !shutting_down_) {
+      ++sleepers_;
+      // in_flight_count_ too: a waiting thread may have dispatched the call
+      // that woke us before we got here.
+      wake_.wait(lock,
+                 [this] { return !pending_.empty() || shutting_down_ || in_flight_count_ > 0; });
+      --sleepers_;
       pause.reset();
       return;
     }
+    // Calls are out: a short sleep. A submit does not wake it (the new call
+    // waits at most one sleep, or is sent at once by a thread that waits on it).
     const auto sleep = pause.next_sleep();
+    lock.unlock();
     if (sleep.count() == 0) {
-      lock.unlock();
       std::this_thread::yield();
     } else {
-      wake_.wait_for(lock, sleep);
+      std::this_thread::sleep_for(sleep);
     }
   }
 
@@ -103,7 +152,9 @@ class mpi_core final : public executor_core {
       bool busy = receive();
       busy = dispatch() || busy;
       busy = outbox_.poll() || busy;
-      return stop_workers_when_done() || busy;
+      busy = stop_workers_when_done() || busy;
+      if (busy) busy_steps_.fetch_add(1, std::memory_order_relaxed);
+      return busy;
     } catch (const std::exception& e) {
       // Communication failed: nothing in flight can be trusted to come back.
       fail_in_flight(e.what());
@@ -171,6 +222,7 @@ class mpi_core final : public executor_core {
     auto state = std::move(it->second);
     in_flight_.erase(it);
     --in_flight_per_rank_[static_cast<std::size_t>(source)];
+    --in_flight_count_;
     return state;
   }
 
@@ -189,6 +241,7 @@ class mpi_core final : public executor_core {
           pending_.pop_front();
           if (!item.state->try_start()) continue;  // cancelled while it waited
           batch.push_back(std::move(item));
+          ++in_flight_count_;  // under mutex_: see idle()
           --room;
         }
         if (!batch.empty()) batches.emplace_back(w, std::move(batch));
@@ -234,6 +287,7 @@ class mpi_core final : public executor_core {
     const auto error = std::make_exception_ptr(broken_executor(why));
     auto lost = std::move(in_flight_);
     in_flight_.clear();
+    in_flight_count_ = 0;
     for (auto& entry : lost) entry.second->set_exception(error);
   }
 
@@ -245,6 +299,10 @@ class mpi_core final : public executor_core {
   // Owned by whoever runs step(): the loop thread, or the holder of drive_mutex_.
   std::unordered_map<std::uint64_t, std::shared_ptr<state_base>> in_flight_;
   std::vector<int> in_flight_per_rank_;
+  std::atomic<std::size_t> in_flight_count_{0};  // raised under mutex_, for idle()'s predicate
+  std::atomic<std::uint64_t> busy_steps_{0};     // steps that did something, by any thread
+  std::atomic<int> drivers_{0};                  // waiting threads driving the loop now
+  std::condition_variable aside_;                // the background thread waits here for them
   bool stop_sent_ = false;
   std::atomic<bool> finished_{false};
   bool threaded_ = false;

@@ -76,12 +76,14 @@ bool state_base::wait_impl(const clock::time_point* deadline) const {
     return status_ == call_status::finished || status_ == call_status::cancelled;
   };
   backoff pause;
+  driving_guard driving;
   for (;;) {
     std::unique_lock<std::mutex> lock(mutex_);
     if (finished()) return true;
     if (deadline != nullptr && clock::now() >= *deadline) return false;
     auto drv = driver_.lock();
-    if (!drv) {
+    if (!drv || (drv->background() && !pause.spinning())) {
+      driving.stop(true);
       // A background thread (or local workers) will finish the call.
       if (deadline == nullptr) {
         cv_.wait(lock, finished);
@@ -89,8 +91,10 @@ bool state_base::wait_impl(const clock::time_point* deadline) const {
       }
       return cv_.wait_until(lock, *deadline, finished);
     }
-    // No background thread: this waiting thread runs the management loop.
+    // Drive the management loop from this waiting thread: always without a
+    // background thread, briefly (while spinning) with one.
     lock.unlock();
+    driving.start(*drv);
     if (drv->progress()) {
       pause.reset();
     } else {

@@ -4,6 +4,7 @@
 #include "codec.hpp"
 #include "core.hpp"
 #include "rankpool/detail/backoff.hpp"
+#include "timer_slack.hpp"
 #include "transport.hpp"
 
 #include <iostream>
@@ -33,7 +34,8 @@ class worker {
   // Serves calls until stop. A worker whose initializer failed runs no calls:
   // it only drains what the root had already sent, so those sends complete.
   void serve(bool run_calls) {
-    backoff pause;
+    const short_timer_slack slack;
+    backoff pause(backoff::worker_spin);
     for (;;) {
       auto m = inbox_.try_receive(root_);
       if (!m) {

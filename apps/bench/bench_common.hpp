@@ -37,7 +37,9 @@ struct config {
   std::string size;
   double min_seconds = 0;          // throughput runs grow N until one lasts this long
   std::int64_t first_n = 0;        // the first N a throughput run tries
-  int rtt_warmup = 0;              // untimed round trips before the timed ones
+  int rtt_warmup = 0;              // untimed round trips before the timed ones, at least...
+  double rtt_warmup_seconds = 0;   // ...and for at least this long: a VM's idle vCPUs take
+                                   // tens of ms of steady traffic to answer quickly again
   int rtt_iterations = 0;          // timed sequential round trips
   std::int64_t payload_bytes = 0;  // the large argument / result
   int payload_reps = 0;            // best of this many transfers per direction
@@ -52,6 +54,18 @@ struct config {
   int growth_max_wait_ms = 0;  // the long calls end by themselves after this
 };
 
+// Runs one_call until both the count and the time of the warm-up are reached.
+template <class Call>
+void warm_up(const config& c, Call one_call) {
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < c.rtt_warmup ||
+                  std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() <
+                      c.rtt_warmup_seconds;
+       ++i) {
+    one_call(i);
+  }
+}
+
 inline config make_config(const std::string& size) {
   config c;
   c.size = size;
@@ -60,6 +74,7 @@ inline config make_config(const std::string& size) {
     c.min_seconds = 0.05;
     c.first_n = 1000;
     c.rtt_warmup = 50;
+    c.rtt_warmup_seconds = 0.3;
     c.rtt_iterations = 300;
     c.payload_reps = 2;
     c.metg_seconds = 0.02;
@@ -75,6 +90,7 @@ inline config make_config(const std::string& size) {
     c.min_seconds = 1.0;
     c.first_n = 10000;
     c.rtt_warmup = 500;
+    c.rtt_warmup_seconds = 1.0;
     c.rtt_iterations = 5000;
     c.payload_reps = 5;
     c.metg_seconds = 0.25;
@@ -352,6 +368,7 @@ inline json to_json(const config& c) {
       .set("min_seconds", c.min_seconds)
       .set("first_n", c.first_n)
       .set("rtt_warmup", c.rtt_warmup)
+      .set("rtt_warmup_seconds", c.rtt_warmup_seconds)
       .set("rtt_iterations", c.rtt_iterations)
       .set("payload_bytes", c.payload_bytes)
       .set("payload_reps", c.payload_reps)

@@ -24,6 +24,7 @@ SIZES = {
         "min_seconds": 0.05,
         "first_n": 1000,
         "rtt_warmup": 50,
+        "rtt_warmup_seconds": 0.3,
         "rtt_iterations": 300,
         "payload_bytes": 64 << 20,
         "payload_reps": 2,
@@ -41,6 +42,7 @@ SIZES = {
         "min_seconds": 1.0,
         "first_n": 10000,
         "rtt_warmup": 500,
+        "rtt_warmup_seconds": 1.0,
         "rtt_iterations": 5000,
         "payload_bytes": 64 << 20,
         "payload_reps": 5,
@@ -232,8 +234,12 @@ def map_chunked(ex, n):
 
 
 def round_trips(ex, cfg):
-    for i in range(cfg["rtt_warmup"]):
+    # As in bench_common.hpp: a count and a time, whichever is longer.
+    start = time.perf_counter()
+    i = 0
+    while i < cfg["rtt_warmup"] or time.perf_counter() - start < cfg["rtt_warmup_seconds"]:
         ex.submit(noop, i).result()
+        i += 1
     samples = []
     for i in range(cfg["rtt_iterations"]):
         start = time.perf_counter()

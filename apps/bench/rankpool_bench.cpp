@@ -109,7 +109,7 @@ double map_chunked(rankpool::executor& pool, std::int64_t n) {
 
 // One call at a time; each sample is one submit + get in microseconds.
 std::vector<double> round_trips(rankpool::executor& pool, const bench::config& cfg) {
-  for (int i = 0; i < cfg.rtt_warmup; ++i) pool.submit(bench_calls::noop, i).get();
+  bench::warm_up(cfg, [&pool](int i) { pool.submit(bench_calls::noop, i).get(); });
   std::vector<double> samples;
   samples.reserve(static_cast<std::size_t>(cfg.rtt_iterations));
   for (int i = 0; i < cfg.rtt_iterations; ++i) {

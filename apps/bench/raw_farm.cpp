@@ -263,7 +263,7 @@ std::vector<double> round_trips(farm& f, const bench::config& cfg) {
         },
         [](const reply&) {});
   };
-  for (int i = 0; i < cfg.rtt_warmup; ++i) one_call(i);
+  bench::warm_up(cfg, one_call);
   std::vector<double> samples;
   for (int i = 0; i < cfg.rtt_iterations; ++i) {
     const auto start = clock::now();

@@ -48,21 +48,27 @@ class waiter {
   bool wait(Ready ready, const std::optional<clock::time_point>& deadline,
             const std::weak_ptr<driver>& drv) {
     backoff pause;
+    driving_guard driving;
     for (;;) {
       std::unique_lock<std::mutex> lock(mutex_);
       if (ready(order_.size() + taken_, failed_)) return true;
       if (deadline && clock::now() >= *deadline) return false;
-      if (auto d = drv.lock()) {
+      auto d = drv.lock();
+      if (d && !(d->background() && !pause.spinning())) {
         lock.unlock();
+        driving.start(*d);
         if (d->progress()) {
           pause.reset();
         } else {
           pause.pause();
         }
-      } else if (deadline) {
-        cv_.wait_until(lock, *deadline);
       } else {
-        cv_.wait(lock);
+        driving.stop(true);
+        if (deadline) {
+          cv_.wait_until(lock, *deadline);
+        } else {
+          cv_.wait(lock);
+        }
       }
     }
   }

@@ -9,23 +9,51 @@ namespace rankpool::detail {
 
 class backoff {
  public:
-  // Spin iterations (each a yield) before sleeping, and the longest sleep.
-  static constexpr unsigned spins = 200;
-  static constexpr std::chrono::microseconds max_sleep{1000};
+  using clock = std::chrono::steady_clock;
 
-  void reset() noexcept { count_ = 0; }
-  bool spinning() const noexcept { return count_ < spins; }
+  // How long to spin (yielding) before sleeping, by default. The spin is
+  // measured in time, not iterations: the root's waiting thread and a worker
+  // must each outlast the other's reaction time, or both settle into a
+  // stable slow mode where every call finds the other side asleep.
+  static constexpr std::chrono::microseconds default_spin{300};
+  // A worker spins longer: the root may take a futex wake-up and a hand-off
+  // between its threads before the next call goes out.
+  static constexpr std::chrono::microseconds worker_spin{1000};
+  // Sleeps then double from 1 us up to max_sleep; after `patience` sleeps
+  // of max_sleep (about 0.1 s of nothing) they stretch to long_sleep, so a
+  // pool left idle costs almost no CPU while a short gap answers within 1 ms.
+  static constexpr std::chrono::microseconds max_sleep{1000};
+  static constexpr unsigned patience = 100;
+  static constexpr std::chrono::microseconds long_sleep{5000};
+
+  // spin: zero for a loop that others cover while it would spin. long_sleeps:
+  // false for a loop that must notice results while calls are out.
+  explicit backoff(std::chrono::microseconds spin = default_spin, bool long_sleeps = true) noexcept
+      : spin_(spin), long_sleeps_(long_sleeps) {}
+
+  void reset() noexcept {
+    sleeps_ = 0;
+    spin_started_ = false;
+  }
+
+  bool spinning() noexcept {
+    if (spin_.count() == 0) return false;
+    const auto now = clock::now();
+    if (!spin_started_) {
+      spin_started_ = true;
+      spin_start_ = now;
+    }
+    return now - spin_start_ < spin_;
+  }
 
   // The next pause's length, zero while still spinning.
   std::chrono::microseconds next_sleep() noexcept {
-    if (count_ < spins) {
-      ++count_;
-      return std::chrono::microseconds{0};
-    }
-    const unsigned doublings = count_ - spins;
-    if (doublings < 10) ++count_;
-    const std::chrono::microseconds sleep{1L << doublings};  // 1 us .. 1 ms
-    return sleep < max_sleep ? sleep : max_sleep;
+    if (sleeps_ == 0 && spinning()) return std::chrono::microseconds{0};
+    const unsigned n = sleeps_;
+    if (sleeps_ < 10 + patience) ++sleeps_;
+    if (n < 10) return std::chrono::microseconds{1L << n};  // 1 us .. 512 us
+    if (n < 10 + patience || !long_sleeps_) return max_sleep;
+    return long_sleep;
   }
 
   void pause() {
@@ -38,7 +66,11 @@ class backoff {
   }
 
  private:
-  unsigned count_ = 0;
+  std::chrono::microseconds spin_;
+  bool long_sleeps_;
+  bool spin_started_ = false;
+  clock::time_point spin_start_{};
+  unsigned sleeps_ = 0;
 };
 
 }  // namespace rankpool::detail

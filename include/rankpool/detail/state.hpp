@@ -20,13 +20,46 @@ namespace rankpool::detail {
 
 enum class call_status : std::uint8_t { pending, running, finished, cancelled };
 
-// Makes progress for an executor that has no background thread (MPI below
-// MPI_THREAD_MULTIPLE): waiting threads drive the management loop themselves.
+// Lets threads that wait on a future drive the executor's management loop.
+// Without a background thread (MPI below MPI_THREAD_MULTIPLE) they must; with
+// one, a waiter still spins through a few steps before it blocks, so a quick
+// result needs no thread hand-off.
 class driver {
  public:
   virtual ~driver() = default;
-  // One step of the management loop; false if there was nothing to do.
+  // One step of the management loop; false if there was nothing to do (or
+  // another thread is stepping it).
   virtual bool progress() = 0;
+  // True when a background thread makes progress on its own.
+  virtual bool background() const noexcept = 0;
+  // A waiting thread starts or stops driving: the background thread stands
+  // aside meanwhile, so the two do not compete for cores. A waiter that
+  // gives up (its result is slow) hands over at once; one whose result came
+  // simply leaves, and the background thread resumes within a short wait.
+  virtual void driving_started() noexcept {}
+  virtual void driving_stopped(bool giving_up) noexcept { (void)giving_up; }
+};
+
+// Marks the current thread as driving `d` for the guard's lifetime.
+class driving_guard {
+ public:
+  driving_guard() = default;
+  driving_guard(const driving_guard&) = delete;
+  driving_guard& operator=(const driving_guard&) = delete;
+  ~driving_guard() { stop(false); }
+  void start(driver& d) noexcept {
+    if (d_ == nullptr) {
+      d_ = &d;
+      d.driving_started();
+    }
+  }
+  void stop(bool giving_up) noexcept {
+    if (d_ != nullptr) d_->driving_stopped(giving_up);
+    d_ = nullptr;
+  }
+
+ private:
+  driver* d_ = nullptr;
 };
 
 class state_base {

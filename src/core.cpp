@@ -12,7 +12,8 @@ void executor_core::submit(std::shared_ptr<state_base> state, std::string item) 
     if (!broken_.empty()) throw broken_executor(broken_);
     if (shutting_down_) throw std::runtime_error("rankpool: cannot submit after shutdown()");
     wire::set_call_id(item, next_id_++);
-    pending_.push_back(work_item{std::move(state), std::move(item)});
+    state->call_item() = std::move(item);
+    pending_.push_back(std::move(state));
     sleeping = sleepers_ > 0;
   }
   // A futex wake costs microseconds: only when a thread actually sleeps.
@@ -21,14 +22,14 @@ void executor_core::submit(std::shared_ptr<state_base> state, std::string item) 
 }
 
 void executor_core::shutdown(bool wait, bool cancel_futures) {
-  std::deque<work_item> cancelled;
+  std::deque<std::shared_ptr<state_base>> cancelled;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     shutting_down_ = true;
     if (cancel_futures) cancelled.swap(pending_);
   }
   // Cancelling notifies waiters and runs callbacks: do it without the lock.
-  for (auto& item : cancelled) item.state->cancel();
+  for (auto& state : cancelled) state->cancel();
   wake_.notify_all();
   on_submit();
   if (wait) join();
@@ -62,14 +63,14 @@ void executor_core::complete(state_base& state, const wire::result_item& result)
 }
 
 void executor_core::break_pool(const std::string& reason) {
-  std::deque<work_item> failed;
+  std::deque<std::shared_ptr<state_base>> failed;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (broken_.empty()) broken_ = reason;
     failed.swap(pending_);
   }
   const auto error = std::make_exception_ptr(broken_executor(reason));
-  for (auto& item : failed) item.state->set_exception(error);
+  for (auto& state : failed) state->set_exception(error);
 }
 
 }  // namespace rankpool::detail

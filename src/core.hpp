@@ -21,11 +21,6 @@
 
 namespace rankpool::detail {
 
-struct work_item {
-  std::shared_ptr<state_base> state;
-  std::string item;  // the whole encoded call item, id included: sent as it is
-};
-
 class executor_core : public driver {
  public:
   ~executor_core() override = default;
@@ -53,7 +48,8 @@ class executor_core : public driver {
   std::mutex mutex_;
   std::condition_variable wake_;
   int sleepers_ = 0;  // threads blocked on wake_: submit notifies only when there are any
-  std::deque<work_item> pending_;
+  // Calls not yet sent; each state holds its encoded call item (call_item()).
+  std::deque<std::shared_ptr<state_base>> pending_;
   bool shutting_down_ = false;
   std::string broken_;  // non-empty once the pool cannot run calls; says why
   std::uint64_t next_id_ = 1;

@@ -39,7 +39,7 @@ class local_core final : public executor_core {
   void serve() {
     if (!run_initializer()) return;
     for (;;) {
-      work_item item;
+      std::shared_ptr<state_base> state;
       {
         std::unique_lock<std::mutex> lock(mutex_);
         ++sleepers_;
@@ -47,14 +47,15 @@ class local_core final : public executor_core {
                    [this] { return !pending_.empty() || shutting_down_ || !broken_.empty(); });
         --sleepers_;
         if (pending_.empty()) return;  // shutting down (or broken) with nothing left
-        item = std::move(pending_.front());
+        state = std::move(pending_.front());
         pending_.pop_front();
       }
-      if (!item.state->try_start()) continue;  // cancelled while queued
+      if (!state->try_start()) continue;  // cancelled while queued
+      const std::string item = std::move(state->call_item());
       std::string reply;
-      run_call(wire::reader(item.item).next_call(), site_, reply);
+      run_call(wire::reader(item).next_call(), site_, reply);
       const auto result = wire::reader(reply).next_result();
-      complete(*item.state, result, std::move(reply));
+      complete(*state, result, std::move(reply));
     }
   }
 

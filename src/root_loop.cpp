@@ -229,18 +229,18 @@ class mpi_core final : public executor_core {
   // Moves queued calls to workers with room in their window, several calls
   // to one worker in one message.
   bool dispatch() {
-    std::vector<std::pair<int, std::vector<work_item>>> batches;
+    std::vector<std::pair<int, std::vector<std::shared_ptr<state_base>>>> batches;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       if (pending_.empty() || !broken_.empty()) return false;
       for (int w : workers_) {
         int room = window_ - in_flight_per_rank_[static_cast<std::size_t>(w)];
-        std::vector<work_item> batch;
+        std::vector<std::shared_ptr<state_base>> batch;
         while (room > 0 && !pending_.empty()) {
-          work_item item = std::move(pending_.front());
+          auto state = std::move(pending_.front());
           pending_.pop_front();
-          if (!item.state->try_start()) continue;  // cancelled while it waited
-          batch.push_back(std::move(item));
+          if (!state->try_start()) continue;  // cancelled while it waited
+          batch.push_back(std::move(state));
           ++in_flight_count_;  // under mutex_: see idle()
           --room;
         }
@@ -252,18 +252,24 @@ class mpi_core final : public executor_core {
     return !batches.empty();
   }
 
-  void send_calls(int worker, std::vector<work_item>& batch) {
-    for (auto& w : batch) in_flight_.emplace(wire::call_id(w.item), std::move(w.state));
+  // Sends a worker its calls: one call item as it is, several concatenated.
+  void send_calls(int worker, std::vector<std::shared_ptr<state_base>>& batch) {
     in_flight_per_rank_[static_cast<std::size_t>(worker)] += static_cast<int>(batch.size());
     if (batch.size() == 1) {
-      outbox_.send(worker, wire::call_tag, std::move(batch.front().item));  // no copy
+      std::string item = std::move(batch.front()->call_item());
+      in_flight_.emplace(wire::call_id(item), std::move(batch.front()));
+      outbox_.send(worker, wire::call_tag, std::move(item));  // no copy
       return;
     }
     std::size_t size = 0;
-    for (const auto& w : batch) size += w.item.size();
+    for (const auto& state : batch) size += state->call_item().size();
     std::string message;
     message.reserve(size);
-    for (const auto& w : batch) message += w.item;
+    for (auto& state : batch) {
+      std::string item = std::move(state->call_item());
+      message += item;
+      in_flight_.emplace(wire::call_id(item), std::move(state));
+    }
     outbox_.send(worker, wire::call_tag, std::move(message));
   }
 

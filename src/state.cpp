@@ -1,48 +1,97 @@
 #include "rankpool/detail/state.hpp"
 #include "rankpool/detail/backoff.hpp"
 
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <climits>
+#include <ctime>
 #include <iostream>
+#include <thread>
 
 namespace rankpool::detail {
+namespace {
+
+bool is_final(std::uint32_t word) noexcept {
+  const auto s = static_cast<call_status>(word & 0xff);
+  return (word & 0x100) == 0 && (s == call_status::finished || s == call_status::cancelled);
+}
+
+// The futex word is the atomic's own 32 bits (lock-free, same layout).
+std::uint32_t* futex_word(std::atomic<std::uint32_t>& a) noexcept {
+  return reinterpret_cast<std::uint32_t*>(&a);
+}
+
+}  // namespace
+
+void spin_lock::lock() noexcept {
+  while (flag_.test_and_set(std::memory_order_acquire)) std::this_thread::yield();
+}
 
 bool state_base::try_start() {
-  std::lock_guard<std::mutex> lock(mutex_);
-  if (status_ != call_status::pending) return false;
-  status_ = call_status::running;
-  return true;
+  auto expected = static_cast<std::uint32_t>(call_status::pending);
+  return status_.compare_exchange_strong(expected,
+                                         static_cast<std::uint32_t>(call_status::running));
 }
 
 bool state_base::cancel() {
-  std::unique_lock<std::mutex> lock(mutex_);
-  if (status_ == call_status::cancelled) return true;
-  if (status_ != call_status::pending) return false;
-  finish(lock, call_status::cancelled);
-  return true;
+  for (;;) {
+    auto current = status_.load();
+    if (current & completing) {  // another completion is being stored: see how it ends
+      std::this_thread::yield();
+      continue;
+    }
+    const auto s = static_cast<call_status>(current & status_mask);
+    if (s == call_status::cancelled) return true;
+    if (s != call_status::pending) return false;
+    if (status_.compare_exchange_weak(current, current | completing)) {
+      payload_.clear();  // the encoded call will never be sent
+      payload_.shrink_to_fit();
+      finish(call_status::cancelled);
+      return true;
+    }
+  }
+}
+
+// Claims the right to store the one result; false if the call already ended
+// (a late duplicate, or a result for a cancelled call).
+bool state_base::begin_completion() noexcept {
+  for (;;) {
+    auto current = status_.load();
+    if (current & completing) return false;
+    const auto s = static_cast<call_status>(current & status_mask);
+    if (s == call_status::finished || s == call_status::cancelled) return false;
+    if (status_.compare_exchange_weak(current, current | completing)) return true;
+  }
 }
 
 void state_base::set_payload(std::string buffer, std::size_t offset) {
-  std::unique_lock<std::mutex> lock(mutex_);
-  if (status_ == call_status::finished || status_ == call_status::cancelled) return;
+  if (!begin_completion()) return;
   payload_ = std::move(buffer);
-  payload_offset_ = offset;
-  finish(lock, call_status::finished);
+  payload_offset_ = static_cast<std::uint32_t>(offset);
+  finish(call_status::finished);
 }
 
 void state_base::set_exception(std::exception_ptr error) {
-  std::unique_lock<std::mutex> lock(mutex_);
-  if (status_ == call_status::finished || status_ == call_status::cancelled) return;
+  if (!begin_completion()) return;
   error_ = std::move(error);
-  finish(lock, call_status::finished);
+  finish(call_status::finished);
 }
 
-void state_base::finish(std::unique_lock<std::mutex>& lock, call_status final_status) {
-  status_ = final_status;
-  auto callbacks = std::move(callbacks_);
-  callbacks_.clear();
-  lock.unlock();
-  cv_.notify_all();
+void state_base::finish(call_status final_status) {
+  std::unique_ptr<std::vector<std::function<void()>>> callbacks;
+  {
+    std::lock_guard<spin_lock> lock(callbacks_lock_);
+    status_.store(static_cast<std::uint32_t>(final_status));
+    callbacks = std::move(callbacks_);
+  }
+  if (waiters_.load() > 0) {
+    syscall(SYS_futex, futex_word(status_), FUTEX_WAKE_PRIVATE, INT_MAX, nullptr, nullptr, 0);
+  }
+  if (!callbacks) return;
   // As in concurrent.futures, a failing callback is reported and the rest still run.
-  for (auto& fn : callbacks) {
+  for (auto& fn : *callbacks) {
     try {
       fn();
     } catch (const std::exception& e) {
@@ -53,14 +102,8 @@ void state_base::finish(std::unique_lock<std::mutex>& lock, call_status final_st
   }
 }
 
-call_status state_base::status() const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return status_;
-}
-
-bool state_base::done() const {
-  const auto s = status();
-  return s == call_status::finished || s == call_status::cancelled;
+bool state_base::done() const noexcept {
+  return is_final(status_.load());
 }
 
 void state_base::wait() const {
@@ -71,29 +114,39 @@ bool state_base::wait_until(clock::time_point deadline) const {
   return wait_impl(&deadline);
 }
 
+// Sleeps in the futex until the status word changes (or the deadline).
+void state_base::block(const clock::time_point* deadline) const {
+  const auto current = status_.load();
+  if (is_final(current)) return;
+  timespec timeout{};
+  if (deadline != nullptr) {
+    const auto left = *deadline - clock::now();
+    if (left <= clock::duration::zero()) return;
+    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
+    timeout.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
+    timeout.tv_nsec = static_cast<long>(ns % 1'000'000'000);
+  }
+  waiters_.fetch_add(1);
+  syscall(SYS_futex, futex_word(status_), FUTEX_WAIT_PRIVATE, current,
+          deadline != nullptr ? &timeout : nullptr, nullptr, 0);
+  waiters_.fetch_sub(1);
+}
+
 bool state_base::wait_impl(const clock::time_point* deadline) const {
-  const auto finished = [this] {
-    return status_ == call_status::finished || status_ == call_status::cancelled;
-  };
   backoff pause;
   driving_guard driving;
   for (;;) {
-    std::unique_lock<std::mutex> lock(mutex_);
-    if (finished()) return true;
+    if (done()) return true;
     if (deadline != nullptr && clock::now() >= *deadline) return false;
     auto drv = driver_.lock();
     if (!drv || (drv->background() && !pause.spinning())) {
-      driving.stop(true);
       // A background thread (or local workers) will finish the call.
-      if (deadline == nullptr) {
-        cv_.wait(lock, finished);
-        return true;
-      }
-      return cv_.wait_until(lock, *deadline, finished);
+      driving.stop(true);
+      block(deadline);
+      continue;
     }
     // Drive the management loop from this waiting thread: always without a
     // background thread, briefly (while spinning) with one.
-    lock.unlock();
     driving.start(*drv);
     if (drv->progress()) {
       pause.reset();
@@ -105,26 +158,27 @@ bool state_base::wait_impl(const clock::time_point* deadline) const {
 
 std::exception_ptr state_base::exception() const {
   wait();
-  std::lock_guard<std::mutex> lock(mutex_);
-  if (status_ == call_status::cancelled) throw cancelled_error();
+  if (status() == call_status::cancelled) throw cancelled_error();
+  std::lock_guard<spin_lock> lock(value_lock_);
   return error_;
 }
 
 void state_base::on_done(std::function<void()> fn) {
   {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (status_ != call_status::finished && status_ != call_status::cancelled) {
-      callbacks_.push_back(std::move(fn));
+    std::lock_guard<spin_lock> lock(callbacks_lock_);
+    if (!is_final(status_.load())) {
+      if (!callbacks_) callbacks_ = std::make_unique<std::vector<std::function<void()>>>();
+      callbacks_->push_back(std::move(fn));
       return;
     }
   }
   fn();
 }
 
-std::unique_lock<std::mutex> state_base::lock_finished() const {
+std::unique_lock<spin_lock> state_base::lock_finished() const {
   wait();
-  std::unique_lock<std::mutex> lock(mutex_);
-  if (status_ == call_status::cancelled) throw cancelled_error();
+  if (status() == call_status::cancelled) throw cancelled_error();
+  std::unique_lock<spin_lock> lock(value_lock_);
   if (error_) std::rethrow_exception(error_);
   return lock;
 }

@@ -5,8 +5,8 @@
 #include "rankpool/detail/codec.hpp"
 #include "rankpool/errors.hpp"
 
+#include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <exception>
 #include <functional>
@@ -62,6 +62,21 @@ class driving_guard {
   driver* d_ = nullptr;
 };
 
+// A small lock for the few fields that change together (status with the
+// callbacks, the decoded value): held for a handful of instructions, so a
+// spinning lock (yielding) costs 1 byte where a std::mutex costs 40.
+class spin_lock {
+ public:
+  void lock() noexcept;
+  void unlock() noexcept { flag_.clear(std::memory_order_release); }
+
+ private:
+  std::atomic_flag flag_ = ATOMIC_FLAG_INIT;
+};
+
+// One per call; kept small because a backlog of a million pending calls is
+// a million of these. Waiting uses a futex on the status word, not a mutex
+// and condition variable.
 class state_base {
  public:
   using clock = std::chrono::steady_clock;
@@ -80,38 +95,51 @@ class state_base {
   void set_payload(std::string buffer, std::size_t offset = 0);
   void set_exception(std::exception_ptr error);
 
-  call_status status() const;
-  bool done() const;
+  // While the call waits on the root, the buffer holds its encoded call item
+  // (the executor's queue then holds only the state). Only the executor
+  // touches it, before the call is sent.
+  std::string& call_item() noexcept { return payload_; }
+
+  call_status status() const noexcept {
+    return static_cast<call_status>(status_.load(std::memory_order_acquire) & status_mask);
+  }
+  bool done() const noexcept;
   void wait() const;
   bool wait_until(clock::time_point deadline) const;
   // Blocks until done; null after success, the error otherwise.
   std::exception_ptr exception() const;
   // Runs fn once the call ends (at once, on this thread, if it has already ended).
   void on_done(std::function<void()> fn);
+  const std::weak_ptr<driver>& progress_driver() const noexcept { return driver_; }
 
  protected:
-  // Waits, then throws the call's error, cancelled_error, or returns with the lock held
-  // and the payload ready for decoding by the typed state.
-  std::unique_lock<std::mutex> lock_finished() const;
+  // Waits until done, then throws the call's error or cancelled_error; else
+  // returns with value_lock_ held, for the typed state to decode its value.
+  std::unique_lock<spin_lock> lock_finished() const;
   std::string_view payload() const noexcept {
     return std::string_view(payload_).substr(payload_offset_);
   }
   void store_decode_error(std::exception_ptr error) const { error_ = std::move(error); }
 
- public:
-  const std::weak_ptr<driver>& progress_driver() const noexcept { return driver_; }
-
  private:
-  void finish(std::unique_lock<std::mutex>& lock, call_status final_status);
-  bool wait_impl(const clock::time_point* deadline) const;
+  // The status word's low bits are the call_status; `completing` marks a
+  // result being stored, so no second result or a cancel can slip in.
+  static constexpr std::uint32_t status_mask = 0xff;
+  static constexpr std::uint32_t completing = 0x100;
 
-  mutable std::mutex mutex_;
-  mutable std::condition_variable cv_;
-  call_status status_ = call_status::pending;
+  bool begin_completion() noexcept;
+  void finish(call_status final_status);
+  bool wait_impl(const clock::time_point* deadline) const;
+  void block(const clock::time_point* deadline) const;
+
+  mutable std::atomic<std::uint32_t> status_{static_cast<std::uint32_t>(call_status::pending)};
+  mutable std::atomic<std::uint32_t> waiters_{0};  // threads blocked in the futex
+  std::uint32_t payload_offset_ = 0;
+  mutable spin_lock value_lock_;  // the decoded value and a decode error
+  spin_lock callbacks_lock_;
   std::string payload_;
-  std::size_t payload_offset_ = 0;
   mutable std::exception_ptr error_;
-  std::vector<std::function<void()>> callbacks_;
+  std::unique_ptr<std::vector<std::function<void()>>> callbacks_;  // rare: allocated on first use
   std::weak_ptr<driver> driver_;
 };
 

@@ -62,13 +62,19 @@ class waiter {
         } else {
           pause.pause();
         }
-      } else {
+        continue;
+      }
+      if (driving.active()) {
+        // Hand over to the background thread, without our lock (the
+        // executor takes its own), then look again before blocking.
+        lock.unlock();
         driving.stop(true);
-        if (deadline) {
-          cv_.wait_until(lock, *deadline);
-        } else {
-          cv_.wait(lock);
-        }
+        continue;
+      }
+      if (deadline) {
+        cv_.wait_until(lock, *deadline);
+      } else {
+        cv_.wait(lock);
       }
     }
   }

@@ -53,10 +53,12 @@ class driving_guard {
       d.driving_started();
     }
   }
+  // Never call with a lock held: the driver takes its own.
   void stop(bool giving_up) noexcept {
     if (d_ != nullptr) d_->driving_stopped(giving_up);
     d_ = nullptr;
   }
+  bool active() const noexcept { return d_ != nullptr; }
 
  private:
   driver* d_ = nullptr;

@@ -1,5 +1,6 @@
 #include "rankpool/detail/state.hpp"
 #include "rankpool/detail/backoff.hpp"
+#include "rankpool/detail/framing.hpp"
 
 #include <linux/futex.h>
 #include <sys/syscall.h>
@@ -24,6 +25,10 @@ std::uint32_t* futex_word(std::atomic<std::uint32_t>& a) noexcept {
 }
 
 }  // namespace
+
+state_base::~state_base() {
+  release_buffer(std::move(payload_));
+}
 
 void spin_lock::lock() noexcept {
   while (flag_.test_and_set(std::memory_order_acquire)) std::this_thread::yield();

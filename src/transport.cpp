@@ -60,6 +60,7 @@ bool outbox::poll() {
                           MPI_STATUSES_IGNORE),
               "MPI_Testall");
     if (done) {
+      release_buffer(std::move(it->data));
       it = sends_.erase(it);
       any = true;
     } else {
@@ -98,6 +99,8 @@ std::optional<message> inbox::try_receive(int source) {
     message m;
     m.source = status.MPI_SOURCE;
     m.tag = status.MPI_TAG;
+    // A large message lands in a reused buffer: shrinking one costs nothing.
+    m.data = acquire_buffer(static_cast<std::size_t>(count));
     m.data.resize(static_cast<std::size_t>(count));
     check_mpi(MPI_Mrecv(m.data.data(), count, MPI_BYTE, &handle, MPI_STATUS_IGNORE), "MPI_Mrecv");
     if (m.tag == wire::part_tag) {

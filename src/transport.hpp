@@ -6,6 +6,8 @@
 
 #include <mpi.h>
 
+#include "rankpool/detail/framing.hpp"
+
 #include <cstddef>
 #include <list>
 #include <optional>

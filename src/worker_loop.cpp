@@ -51,6 +51,7 @@ class worker {
         continue;
       }
       run_message(m->data);
+      release_buffer(std::move(m->data));  // the next large call reuses it
     }
   }
 

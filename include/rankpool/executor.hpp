@@ -47,8 +47,8 @@ class map_result {
     using reference = const R&;
 
     iterator() = default;
-    reference operator*() const { return owner_->at(index_); }
-    pointer operator->() const { return &owner_->at(index_); }
+    reference operator*() const { return values()[index_ % owner_->chunksize_]; }
+    pointer operator->() const { return &**this; }
     iterator& operator++() {
       ++index_;
       return *this;
@@ -60,8 +60,22 @@ class map_result {
    private:
     friend class map_result;
     iterator(const map_result* owner, std::size_t index) : owner_(owner), index_(index) {}
+
+    // The current chunk's results, fetched once per chunk rather than once
+    // per element (each fetch waits on a future).
+    const std::vector<R>& values() const {
+      const std::size_t chunk = index_ / owner_->chunksize_;
+      if (values_ == nullptr || chunk != chunk_) {
+        values_ = &owner_->chunks_.at(chunk).get().values;
+        chunk_ = chunk;
+      }
+      return *values_;
+    }
+
     const map_result* owner_ = nullptr;
     std::size_t index_ = 0;
+    mutable const std::vector<R>* values_ = nullptr;
+    mutable std::size_t chunk_ = 0;
   };
 
   iterator begin() const { return {this, 0}; }
@@ -106,7 +120,11 @@ class executor {
     const std::string& name = detail::name_of<fn>(f);
     // The call item is encoded here, on the caller's thread, in the buffer
     // that is later sent: header, then the arguments, then its length.
-    std::string item;
+    // Header (25 bytes and the name) plus the arguments when known: one
+    // allocation of the right size, from the pool when large.
+    std::string item =
+        detail::acquire_buffer(25 + name.size() + detail::args_writer<fn>::size_hint(args...));
+    item.clear();
     const auto length_at = detail::wire::begin_call(item, name, 0, 1);
     detail::save_call(item, static_cast<const fn&>(f), std::forward<A>(args)...);
     detail::wire::end_call(item, length_at);

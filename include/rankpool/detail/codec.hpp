@@ -153,6 +153,13 @@ class args_writer {
     add_as(static_cast<typename traits::params*>(nullptr), std::forward<A>(args)...);
   }
 
+  // The bytes add(args...) will append when they are known without encoding
+  // (raw arguments already of their parameter types), else 0.
+  template <class... A>
+  static std::size_t size_hint(const A&... args) {
+    return size_hint_as(static_cast<typename traits::params*>(nullptr), args...);
+  }
+
  private:
   template <class... P, class... A>
   void add_as(std::tuple<P...>*, A&&... args) {
@@ -161,6 +168,15 @@ class args_writer {
     if constexpr (sizeof...(P) == sizeof...(A)) {
       if constexpr (raw) out_.reserve(out_.size() + (raw_size<P>(args) + ... + 0));
       (save<P>(std::forward<A>(args)), ...);
+    }
+  }
+
+  template <class... P, class... A>
+  static std::size_t size_hint_as(std::tuple<P...>*, const A&... args) {
+    if constexpr (raw && sizeof...(P) == sizeof...(A)) {
+      return (raw_size<P>(args) + ... + 0);
+    } else {
+      return 0;
     }
   }
 

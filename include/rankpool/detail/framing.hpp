@@ -25,3 +25,20 @@ void set_call_id(std::string& item, std::uint64_t id);
 void set_call_count(std::string& item, std::uint32_t count);
 
 }  // namespace rankpool::detail::wire
+
+namespace rankpool::detail {
+
+// Large buffers (1 MiB or more) are reused across calls instead of being
+// mapped, faulted in and zeroed by the kernel for every call: a 64 MiB
+// argument otherwise costs as much in page faults as in copying. At most
+// 256 MiB is kept; small buffers never touch the pool (no lock).
+inline constexpr std::size_t pooled_buffer_min = std::size_t{1} << 20;
+
+// A buffer with at least `capacity` bytes reserved; its size is unspecified
+// (a reused buffer keeps its old size, so resize() to a size it already had
+// costs nothing), so clear() it before appending.
+std::string acquire_buffer(std::size_t capacity);
+// Offers a buffer for reuse; small or surplus buffers are simply freed.
+void release_buffer(std::string&& buffer) noexcept;
+
+}  // namespace rankpool::detail

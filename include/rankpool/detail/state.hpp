@@ -86,7 +86,7 @@ class state_base {
   explicit state_base(std::weak_ptr<driver> drv = {}) : driver_(std::move(drv)) {}
   state_base(const state_base&) = delete;
   state_base& operator=(const state_base&) = delete;
-  virtual ~state_base() = default;
+  virtual ~state_base();  // gives a large result buffer back for reuse
 
   // pending -> running when the call is handed to a worker; false if it was cancelled.
   bool try_start();

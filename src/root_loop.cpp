@@ -108,8 +108,6 @@ class mpi_core final : public executor_core {
     }
   }
 
-  // Nothing happened in the last step. With no call anywhere, sleep until a
-  // submission or shutdown (no CPU at all); else poll with a growing interval.
   // While waiting threads drive the loop, this thread only waits for them
   // to stop (bounded, in case a wake-up slips between check and wait).
   void stand_aside() {
@@ -118,6 +116,8 @@ class mpi_core final : public executor_core {
                     [this] { return drivers_.load() == 0 || shutting_down_; });
   }
 
+  // Nothing happened in the last step. With no call anywhere, sleep until a
+  // submission or shutdown (no CPU at all); else poll with a growing interval.
   void idle(backoff& pause) {
     // Whether calls are out is read under the drive lock (other threads may
     // be stepping); the queue is then checked under mutex_, which a

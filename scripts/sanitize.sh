@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Builds the library and its tests with AddressSanitizer+UndefinedBehaviorSanitizer
+# and with ThreadSanitizer (build-asan/, build-tsan/), then runs the unit tests
+# and the MPI tests at 2 and 4 ranks under each. Assumes scripts/setup.sh ran.
+#   scripts/sanitize.sh [address|thread]   (default: both)
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=scripts/mpi-env.sh
+source "$repo/scripts/mpi-env.sh"
+
+targets=(rankpool_unit_tests rankpool_run_unit_tests rankpool_test_executor
+  rankpool_test_collections rankpool_test_communicators rankpool_test_driven)
+selection='^(unit|run_unit|(executor|collections|communicators|driven)\.[24]ranks)$'
+
+run_kind() {
+  local kind="$1" dir="$2"
+  echo "== sanitizer: $kind ($dir)"
+  cmake -S "$repo" -B "$repo/$dir" -DRANKPOOL_SANITIZE="$kind" \
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake --build "$repo/$dir" -j"$(nproc)" --target "${targets[@]}"
+  ctest --test-dir "$repo/$dir" --output-on-failure --no-tests=error -R "$selection" --timeout 600
+}
+
+# Leaks: Open MPI keeps allocations until exit by design. halt_on_error makes
+# any report fail its test.
+export ASAN_OPTIONS="detect_leaks=0:halt_on_error=1"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+export TSAN_OPTIONS="halt_on_error=1:report_signal_unsafe=0:suppressions=$repo/tests/sanitizers/tsan.supp"
+
+case "${1:-both}" in
+  address) run_kind address,undefined build-asan ;;
+  thread) run_kind thread build-tsan ;;
+  both)
+    run_kind address,undefined build-asan
+    run_kind thread build-tsan
+    ;;
+  *)
+    echo "sanitize.sh: unknown argument '$1' (address, thread or nothing)" >&2
+    exit 2
+    ;;
+esac

@@ -87,4 +87,13 @@ bool run_call(const wire::call_item& item, const call_site& site, std::string& r
   }
 }
 
+std::optional<std::string> run_initializer(const rankpool::initializer& init,
+                                           const call_site& site) {
+  if (!init) return std::nullopt;
+  const wire::call_item item{0, 0, 1, init.name(), init.payload()};
+  std::string reply;
+  if (run_call(item, site, reply)) return std::nullopt;
+  return std::string(wire::reader(reply).next_result().payload);
+}
+
 }  // namespace rankpool::detail

@@ -3,7 +3,9 @@
 #pragma once
 
 #include "codec.hpp"
+#include "rankpool/options.hpp"
 
+#include <optional>
 #include <string>
 
 namespace rankpool::detail {
@@ -21,6 +23,11 @@ const std::string& this_host();
 // failing call: an unknown name, undecodable arguments, the call throwing or
 // an unserializable result become an error item.
 bool run_call(const wire::call_item& item, const call_site& site, std::string& reply);
+
+// Runs an initializer (if any) as a call; on failure returns its encoded
+// wire::error_info, to send to the root or to report locally.
+std::optional<std::string> run_initializer(const rankpool::initializer& init,
+                                           const call_site& site);
 
 // The demangled name of a type, e.g. "std::out_of_range".
 std::string demangle(const char* mangled);

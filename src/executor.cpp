@@ -97,6 +97,9 @@ void executor::enqueue_state(std::shared_ptr<detail::state_base> state, std::str
 }
 
 std::weak_ptr<detail::driver> executor::progress_driver() const {
+  // Every kind of core: an MPI core is stepped by its waiters; a local core
+  // has nothing to step (progress() is false), but its waiters still spin
+  // briefly before blocking, which spares a futex wake-up for quick calls.
   if (!core_) return {};
   return core_;
 }

@@ -25,19 +25,16 @@ class local_core final : public executor_core {
     }
   }
 
-  bool run_initializer() {
-    if (!initializer_) return true;
-    const wire::call_item item{0, 0, 1, initializer_.name(), initializer_.payload()};
-    std::string reply;
-    if (run_call(item, site_, reply)) return true;
-    const auto info = wire::decode_error_info(wire::reader(reply).next_result().payload);
+  bool initialize() {
+    const auto error = run_initializer(initializer_, site_);
+    if (!error) return true;
     break_pool("rankpool: the initializer '" + initializer_.name() +
-               "' failed on a local worker thread: " + info.message);
+               "' failed on a local worker thread: " + wire::decode_error_info(*error).message);
     return false;
   }
 
   void serve() {
-    if (!run_initializer()) return;
+    if (!initialize()) return;
     for (;;) {
       std::shared_ptr<state_base> state;
       {

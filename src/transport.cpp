@@ -70,15 +70,6 @@ bool outbox::poll() {
   return any;
 }
 
-void outbox::wait_all() {
-  for (auto& s : sends_) {
-    check_mpi(
-        MPI_Waitall(static_cast<int>(s.requests.size()), s.requests.data(), MPI_STATUSES_IGNORE),
-        "MPI_Waitall");
-  }
-  sends_.clear();
-}
-
 void send_blocking(MPI_Comm comm, int dest, int tag, const std::string& data,
                    std::size_t max_part) {
   for_each_part(data.size(), max_part, tag, [&](std::size_t offset, std::size_t size, int t) {

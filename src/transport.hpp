@@ -37,7 +37,6 @@ class outbox {
   // Releases the buffers of completed sends; true if any completed.
   bool poll();
   bool empty() const noexcept { return sends_.empty(); }
-  void wait_all();
 
  private:
   struct pending_send {

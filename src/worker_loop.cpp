@@ -22,12 +22,9 @@ class worker {
 
   // Returns false (after telling the root) if the initializer threw.
   bool initialize(const rankpool::initializer& init) {
-    if (!init) return true;
-    const wire::call_item item{0, 0, 1, init.name(), init.payload()};
-    std::string reply;
-    if (run_call(item, site_, reply)) return true;
-    const auto error = wire::reader(reply).next_result().payload;
-    send_blocking(comm_, root_, wire::init_failed_tag, std::string(error), max_part_);
+    const auto error = run_initializer(init, site_);
+    if (!error) return true;
+    send_blocking(comm_, root_, wire::init_failed_tag, *error, max_part_);
     return false;
   }
 

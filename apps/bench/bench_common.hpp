@@ -400,6 +400,30 @@ inline std::vector<json> to_json(const std::vector<metg_point>& points) {
   return out;
 }
 
+// The figures of the call workloads, measured the same way for every system.
+struct call_results {
+  timed_run submit;
+  timed_run map;
+  std::vector<double> rtt_us;
+  double bw_in_gb_s = 0;
+  double bw_out_gb_s = 0;
+  std::vector<metg_point> metg;
+};
+
+inline void record(const call_results& r, json& figures, json& details) {
+  figures.set("submit_calls_per_s", r.submit.per_second());
+  figures.set("map64_calls_per_s", r.map.per_second());
+  figures.set("rtt_median_us", percentile(r.rtt_us, 0.5));
+  figures.set("rtt_p99_us", percentile(r.rtt_us, 0.99));
+  figures.set("bw_in_gb_s", r.bw_in_gb_s).set("bw_out_gb_s", r.bw_out_gb_s);
+  figures.set("metg50_us", metg50(r.metg));
+  details.set("submit", to_json(r.submit)).set("map64", to_json(r.map));
+  json rtt_detail;
+  rtt_detail.set("iterations", static_cast<int>(r.rtt_us.size()));
+  rtt_detail.set("min_us", percentile(r.rtt_us, 0)).set("p90_us", percentile(r.rtt_us, 0.9));
+  details.set("rtt", rtt_detail).set("metg", to_json(r.metg));
+}
+
 // The busiest rank's idle CPU: the figure the idle target is about.
 inline double max_finite(const std::vector<double>& values) {
   double worst = 0;

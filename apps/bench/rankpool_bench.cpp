@@ -4,6 +4,8 @@
 //   mpirun -n 3 ./rankpool-bench --size tiny|full
 #include "bench_common.hpp"
 
+#include <tuple>
+
 #include <rankpool/rankpool.hpp>
 
 #include <boost/archive/binary_oarchive.hpp>
@@ -299,31 +301,21 @@ void run_calls(const boost::mpi::communicator& world, const bench::config& cfg,
                bench::report& out) {
   rankpool::executor pool(world, pool_options());
   if (!pool) return;
+  bench::call_results r;
   bench::progress(system_name, "submit + get");
-  const auto submit = bench::auto_range([&](std::int64_t n) { return submit_then_get(pool, n); },
-                                        cfg.first_n, cfg.min_seconds);
+  r.submit = bench::auto_range([&](std::int64_t n) { return submit_then_get(pool, n); },
+                               cfg.first_n, cfg.min_seconds);
   bench::progress(system_name, "map(chunksize=64)");
-  const auto map = bench::auto_range([&](std::int64_t n) { return map_chunked(pool, n); },
-                                     cfg.first_n, cfg.min_seconds, 64);
+  r.map = bench::auto_range([&](std::int64_t n) { return map_chunked(pool, n); }, cfg.first_n,
+                            cfg.min_seconds, 64);
   bench::progress(system_name, "round trips");
-  const auto rtt = round_trips(pool, cfg);
+  r.rtt_us = round_trips(pool, cfg);
   bench::progress(system_name, "64 MiB payloads");
-  const auto [bw_in, bw_out] = bandwidth(pool, cfg);
+  std::tie(r.bw_in_gb_s, r.bw_out_gb_s) = bandwidth(pool, cfg);
   bench::progress(system_name, "METG sweep");
-  const auto metg = bench::metg_sweep(
-      cfg, pool.max_workers(), [&](double d, std::int64_t n) { return spin_tasks(pool, d, n); });
-
-  out.figures.set("submit_calls_per_s", submit.per_second());
-  out.figures.set("map64_calls_per_s", map.per_second());
-  out.figures.set("rtt_median_us", bench::percentile(rtt, 0.5));
-  out.figures.set("rtt_p99_us", bench::percentile(rtt, 0.99));
-  out.figures.set("bw_in_gb_s", bw_in).set("bw_out_gb_s", bw_out);
-  out.figures.set("metg50_us", bench::metg50(metg));
-  out.details.set("submit", bench::to_json(submit)).set("map64", bench::to_json(map));
-  bench::json rtt_detail;
-  rtt_detail.set("iterations", static_cast<int>(rtt.size()));
-  rtt_detail.set("min_us", bench::percentile(rtt, 0)).set("p90_us", bench::percentile(rtt, 0.9));
-  out.details.set("rtt", rtt_detail).set("metg", bench::to_json(metg));
+  r.metg = bench::metg_sweep(cfg, pool.max_workers(),
+                             [&](double d, std::int64_t n) { return spin_tasks(pool, d, n); });
+  bench::record(r, out.figures, out.details);
 }
 
 }  // namespace

@@ -9,6 +9,8 @@
 //   mpirun -n 3 ./raw-farm-bench --size tiny|full
 #include "bench_common.hpp"
 
+#include <tuple>
+
 #include <cstddef>
 #include <cstdint>
 #include <stdexcept>
@@ -312,36 +314,27 @@ bench::report measure(farm& f, const std::vector<int>& pids, const bench::config
   bench::progress(system_name, "idle CPU");
   const auto idle = bench::idle_cpu_percent(pids, cfg.idle_seconds);
   bench::progress(system_name, "no-op tasks");
-  const auto submit = bench::auto_range([&](std::int64_t n) { return noop_tasks(f, n); },
-                                        cfg.first_n, cfg.min_seconds);
+  bench::call_results r;
+  r.submit = bench::auto_range([&](std::int64_t n) { return noop_tasks(f, n); }, cfg.first_n,
+                               cfg.min_seconds);
   bench::progress(system_name, "chunks of 64");
-  const auto map = bench::auto_range([&](std::int64_t n) { return chunk_tasks(f, n); }, cfg.first_n,
-                                     cfg.min_seconds, max_values);
+  r.map = bench::auto_range([&](std::int64_t n) { return chunk_tasks(f, n); }, cfg.first_n,
+                            cfg.min_seconds, max_values);
   bench::progress(system_name, "round trips");
-  const auto rtt = round_trips(f, cfg);
+  r.rtt_us = round_trips(f, cfg);
   bench::progress(system_name, "64 MiB payloads");
-  const auto [bw_in, bw_out] = bandwidth(f, cfg);
+  std::tie(r.bw_in_gb_s, r.bw_out_gb_s) = bandwidth(f, cfg);
   bench::progress(system_name, "METG sweep");
-  const auto metg = bench::metg_sweep(
-      cfg, f.workers(), [&](double d, std::int64_t n) { return spin_tasks(f, d, n); });
+  r.metg = bench::metg_sweep(cfg, f.workers(),
+                             [&](double d, std::int64_t n) { return spin_tasks(f, d, n); });
+  bench::record(r, figures, details);
 
-  figures.set("submit_calls_per_s", submit.per_second());
-  figures.set("map64_calls_per_s", map.per_second());
-  figures.set("rtt_median_us", bench::percentile(rtt, 0.5));
-  figures.set("rtt_p99_us", bench::percentile(rtt, 0.99));
-  figures.set("bw_in_gb_s", bw_in).set("bw_out_gb_s", bw_out);
-  figures.set("metg50_us", bench::metg50(metg));
   figures.set("idle_pct_core_max", bench::max_finite(idle));
   for (const char* key : {"growth_small_calls_per_s", "growth_large_calls_per_s",
                           "growth_small_bytes_per_call", "growth_large_bytes_per_call"}) {
     figures.set_null(key);  // no pending queue: nothing to grow
   }
   details.set("idle", bench::idle_json(idle, cfg.idle_seconds));
-  details.set("submit", bench::to_json(submit)).set("map64", bench::to_json(map));
-  bench::json rtt_detail;
-  rtt_detail.set("iterations", static_cast<int>(rtt.size()));
-  rtt_detail.set("min_us", bench::percentile(rtt, 0)).set("p90_us", bench::percentile(rtt, 0.9));
-  details.set("rtt", rtt_detail).set("metg", bench::to_json(metg));
   return out;
 }
 

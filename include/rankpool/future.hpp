@@ -66,7 +66,7 @@ class future {
 
   // Internal: the executor builds futures around the states it completes.
   explicit future(std::shared_ptr<detail::state<T>> s) noexcept : state_(std::move(s)) {}
-  const detail::state_base& base() const { return checked(); }
+  detail::state_base& base() const { return checked(); }
 
  private:
   detail::state<T>& checked() const {

@@ -101,8 +101,8 @@ std::shared_ptr<waiter> watch(const std::vector<future<T>>& futures) {
   auto w = std::make_shared<waiter>();
   for (std::size_t i = 0; i < futures.size(); ++i) {
     std::weak_ptr<waiter> weak = w;
-    const state_base& s = futures[i].base();
-    const_cast<state_base&>(s).on_done([weak, i, &s] {
+    state_base& s = futures[i].base();
+    s.on_done([weak, i, &s] {
       if (auto live = weak.lock())
         live->notify(i, s.status() != call_status::cancelled && s.exception() != nullptr);
     });

@@ -325,6 +325,25 @@ class ExitCodeTest(FarmTestCase):
                          [(0, "ok"), (1, "failed"), (2, "ok")])
 
 
+    def test_progress_bar_is_drawn_on_request(self):
+        # stderr is a pipe here, so without --progress no bar is drawn.
+        name = self.taskfile("sleep 0.3\nsleep 0.3\nsleep 0.3\n")
+        r = self.farm([name])
+        self.assertExit(r, 0)
+        self.assertNotIn("tasks/s", r.stderr, r)
+        r = self.farm(["--progress", "--journal", "again.journal", name])
+        self.assertExit(r, 0)
+        self.assertIn("tasks/s", r.stderr, r)
+        self.assertIn("/3 done", r.stderr, r)
+
+    def test_sync_journal_holds_every_record(self):
+        name = self.taskfile("true\nfalse\ntrue\n")
+        r = self.farm(["--sync", name])
+        self.assertExit(r, 1)
+        self.assertEqual(sorted((x["task"], x["status"]) for x in self.journal()),
+                         [(0, "ok"), (1, "failed"), (2, "ok")])
+
+
 # ---------------------------------------------------------------- 4: environment
 
 class EnvironmentTest(FarmTestCase):

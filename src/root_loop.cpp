@@ -3,6 +3,7 @@
 // completes sends and, at shutdown, releases the workers. With
 // MPI_THREAD_MULTIPLE it runs on its own thread; otherwise threads that wait
 // on futures (and submit) drive the same step.
+#include "call_ring.hpp"
 #include "codec.hpp"
 #include "core.hpp"
 #include "rankpool/detail/backoff.hpp"
@@ -12,7 +13,6 @@
 
 #include <atomic>
 #include <iostream>
-#include <unordered_map>
 
 namespace rankpool::detail {
 namespace {
@@ -21,10 +21,9 @@ class mpi_core final : public executor_core {
  public:
   mpi_core(const boost::mpi::communicator& comm, const options& opts)
       : comm_(comm),
-        window_(opts.window),
         outbox_(comm_, opts.max_message_bytes),
         inbox_(comm_),
-        in_flight_per_rank_(static_cast<std::size_t>(comm_.size()), 0) {
+        in_flight_(static_cast<std::size_t>(comm_.size()), call_ring(opts.window)) {
     for (int r = 0; r < comm_.size(); ++r) {
       if (r != opts.root) workers_.push_back(r);
     }
@@ -123,7 +122,7 @@ class mpi_core final : public executor_core {
     // be stepping); the queue is then checked under mutex_, which a
     // dispatching thread needs too, so no call can slip out in between.
     std::unique_lock<std::mutex> drive(drive_mutex_);
-    const bool quiet = in_flight_.empty() && outbox_.empty();
+    const bool quiet = in_flight_count_ == 0 && outbox_.empty();
     std::unique_lock<std::mutex> lock(mutex_);
     drive.unlock();
     if (quiet && pending_.empty() && !shutting_down_) {
@@ -217,58 +216,65 @@ class mpi_core final : public executor_core {
   // The state of an in-flight call, now answered; null for an id we do not
   // know (already failed when the pool broke, or a stray message).
   std::shared_ptr<state_base> take_in_flight(int source, std::uint64_t id) {
-    const auto it = in_flight_.find(id);
-    if (it == in_flight_.end()) return nullptr;
-    auto state = std::move(it->second);
-    in_flight_.erase(it);
-    --in_flight_per_rank_[static_cast<std::size_t>(source)];
-    --in_flight_count_;
+    if (source < 0 || source >= comm_.size()) return nullptr;
+    auto state = in_flight_[static_cast<std::size_t>(source)].take(id);
+    if (state) --in_flight_count_;
     return state;
   }
 
   // Moves queued calls to workers with room in their window, several calls
-  // to one worker in one message.
+  // to one worker in one message. The calls are taken under the lock and
+  // sent after it, so submitting threads never wait for MPI.
   bool dispatch() {
-    std::vector<std::pair<int, std::vector<std::shared_ptr<state_base>>>> batches;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       if (pending_.empty() || !broken_.empty()) return false;
       for (int w : workers_) {
-        int room = window_ - in_flight_per_rank_[static_cast<std::size_t>(w)];
-        std::vector<std::shared_ptr<state_base>> batch;
+        const auto& ring = in_flight_[static_cast<std::size_t>(w)];
+        std::size_t room = ring.capacity() - ring.size();
+        const std::size_t first = outgoing_.size();
         while (room > 0 && !pending_.empty()) {
           auto state = std::move(pending_.front());
           pending_.pop_front();
           if (!state->try_start()) continue;  // cancelled while it waited
-          batch.push_back(std::move(state));
+          outgoing_.push_back(std::move(state));
           ++in_flight_count_;  // under mutex_: see idle()
           --room;
         }
-        if (!batch.empty()) batches.emplace_back(w, std::move(batch));
+        if (outgoing_.size() > first) batches_.push_back({w, outgoing_.size() - first});
         if (pending_.empty()) break;
       }
     }
-    for (auto& [worker, batch] : batches) send_calls(worker, batch);
-    return !batches.empty();
+    if (batches_.empty()) return false;
+    std::size_t at = 0;
+    for (const auto& b : batches_) {
+      send_calls(b.worker, at, b.count);
+      at += b.count;
+    }
+    outgoing_.clear();
+    batches_.clear();
+    return true;
   }
 
-  // Sends a worker its calls: one call item as it is, several concatenated.
-  void send_calls(int worker, std::vector<std::shared_ptr<state_base>>& batch) {
-    in_flight_per_rank_[static_cast<std::size_t>(worker)] += static_cast<int>(batch.size());
-    if (batch.size() == 1) {
-      std::string item = std::move(batch.front()->call_item());
-      in_flight_.emplace(wire::call_id(item), std::move(batch.front()));
+  // Sends a worker calls outgoing_[at, at + count): one call item as it is,
+  // several concatenated.
+  void send_calls(int worker, std::size_t at, std::size_t count) {
+    auto& ring = in_flight_[static_cast<std::size_t>(worker)];
+    if (count == 1) {
+      auto& state = outgoing_[at];
+      std::string item = std::move(state->call_item());
+      ring.push(wire::call_id(item), std::move(state));
       outbox_.send(worker, wire::call_tag, std::move(item));  // no copy
       return;
     }
     std::size_t size = 0;
-    for (const auto& state : batch) size += state->call_item().size();
+    for (std::size_t i = at; i < at + count; ++i) size += outgoing_[i]->call_item().size();
     std::string message;
     message.reserve(size);
-    for (auto& state : batch) {
-      std::string item = std::move(state->call_item());
+    for (std::size_t i = at; i < at + count; ++i) {
+      std::string item = std::move(outgoing_[i]->call_item());
       message += item;
-      in_flight_.emplace(wire::call_id(item), std::move(state));
+      ring.push(wire::call_id(item), std::move(outgoing_[i]));
     }
     outbox_.send(worker, wire::call_tag, std::move(message));
   }
@@ -281,7 +287,7 @@ class mpi_core final : public executor_core {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       if (!shutting_down_ || !pending_.empty()) return false;
-      if (!in_flight_.empty() && broken_.empty()) return false;
+      if (in_flight_count_ > 0 && broken_.empty()) return false;
     }
     for (int w : workers_) outbox_.send(w, wire::stop_tag, std::string());
     stop_sent_ = true;
@@ -291,20 +297,25 @@ class mpi_core final : public executor_core {
   void fail_in_flight(const std::string& why) {
     break_pool(why);
     const auto error = std::make_exception_ptr(broken_executor(why));
-    auto lost = std::move(in_flight_);
-    in_flight_.clear();
+    std::vector<std::shared_ptr<state_base>> lost;
+    for (auto& ring : in_flight_) ring.drain(lost);
     in_flight_count_ = 0;
-    for (auto& entry : lost) entry.second->set_exception(error);
+    for (auto& state : lost) state->set_exception(error);
   }
 
   boost::mpi::communicator comm_;
-  int window_;
   std::vector<int> workers_;
   outbox outbox_;
   inbox inbox_;
   // Owned by whoever runs step(): the loop thread, or the holder of drive_mutex_.
-  std::unordered_map<std::uint64_t, std::shared_ptr<state_base>> in_flight_;
-  std::vector<int> in_flight_per_rank_;
+  std::vector<call_ring> in_flight_;  // per rank, in the order the calls were sent
+  std::vector<std::shared_ptr<state_base>>
+      outgoing_;  // dispatch()'s scratch, kept for its capacity
+  struct batch {
+    int worker;
+    std::size_t count;
+  };
+  std::vector<batch> batches_;                   // likewise
   std::atomic<std::size_t> in_flight_count_{0};  // raised under mutex_, for idle()'s predicate
   std::atomic<std::uint64_t> busy_steps_{0};     // steps that did something, by any thread
   std::atomic<int> drivers_{0};                  // waiting threads driving the loop now

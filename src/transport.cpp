@@ -36,7 +36,8 @@ outbox::~outbox() {
   MPI_Finalized(&finalized);
   if (finalized) return;
   for (auto& s : sends_) {
-    MPI_Waitall(static_cast<int>(s.requests.size()), s.requests.data(), MPI_STATUSES_IGNORE);
+    MPI_Waitall(static_cast<int>(s.parts.size()), s.parts.data(), MPI_STATUSES_IGNORE);
+    MPI_Wait(&s.last, MPI_STATUS_IGNORE);
   }
 }
 
@@ -48,24 +49,36 @@ void outbox::send(int dest, int tag, std::string data) {
     check_mpi(MPI_Isend(s.data.data() + offset, static_cast<int>(size), MPI_BYTE, dest, t, comm_,
                         &request),
               "MPI_Isend");
-    s.requests.push_back(request);
+    if (s.last != MPI_REQUEST_NULL) s.parts.push_back(s.last);
+    s.last = request;
   });
 }
 
+// True once every request of `s` has completed (MPI then sets each to
+// MPI_REQUEST_NULL, so testing a finished send again is free).
+bool outbox::test(pending_send& s) {
+  int done = 0;
+  if (!s.parts.empty()) {
+    check_mpi(
+        MPI_Testall(static_cast<int>(s.parts.size()), s.parts.data(), &done, MPI_STATUSES_IGNORE),
+        "MPI_Testall");
+    if (!done) return false;
+    s.parts.clear();
+  }
+  check_mpi(MPI_Test(&s.last, &done, MPI_STATUS_IGNORE), "MPI_Test");
+  return done != 0;
+}
+
 bool outbox::poll() {
+  // Sends mostly complete in order; one that finishes behind an unfinished
+  // one keeps its buffer until the sends before it are done too.
   bool any = false;
-  for (auto it = sends_.begin(); it != sends_.end();) {
-    int done = 0;
-    check_mpi(MPI_Testall(static_cast<int>(it->requests.size()), it->requests.data(), &done,
-                          MPI_STATUSES_IGNORE),
-              "MPI_Testall");
-    if (done) {
-      release_buffer(std::move(it->data));
-      it = sends_.erase(it);
-      any = true;
-    } else {
-      ++it;
-    }
+  for (auto& s : sends_) {
+    if (!s.finished() && test(s)) any = true;
+  }
+  while (!sends_.empty() && sends_.front().finished()) {
+    release_buffer(std::move(sends_.front().data));
+    sends_.pop_front();
   }
   return any;
 }

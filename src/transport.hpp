@@ -9,7 +9,7 @@
 #include "rankpool/detail/framing.hpp"
 
 #include <cstddef>
-#include <list>
+#include <deque>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -41,11 +41,18 @@ class outbox {
  private:
   struct pending_send {
     std::string data;
-    std::vector<MPI_Request> requests;
+    MPI_Request last = MPI_REQUEST_NULL;  // the only request unless the message was split
+    std::vector<MPI_Request> parts;       // the others of a split message
+    bool finished() const noexcept { return last == MPI_REQUEST_NULL && parts.empty(); }
   };
+  bool test(pending_send& s);
+
   MPI_Comm comm_;
   std::size_t max_part_;
-  std::list<pending_send> sends_;  // list: buffers must not move while MPI reads them
+  // A deque: its elements never move as sends are added at the back and
+  // retired from the front (a string's bytes may live inside it), and it
+  // allocates once per several sends rather than once per send.
+  std::deque<pending_send> sends_;
 };
 
 // A blocking send of a whole message, split into parts like outbox::send.

@@ -11,10 +11,12 @@
 
 #include <boost/mpi/communicator.hpp>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <iterator>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <tuple>
 #include <type_traits>
@@ -47,42 +49,49 @@ class map_result {
     using reference = const R&;
 
     iterator() = default;
-    reference operator*() const { return values()[index_ % owner_->chunksize_]; }
+    reference operator*() const {
+      if (values_ == nullptr) fetch();
+      return (*values_)[offset_];
+    }
     pointer operator->() const { return &**this; }
     iterator& operator++() {
       ++index_;
+      if (++offset_ == owner_->chunksize_) {
+        offset_ = 0;
+        ++chunk_;
+        values_ = nullptr;
+      }
       return *this;
     }
-    void operator++(int) { ++index_; }
+    void operator++(int) { ++*this; }
     friend bool operator==(const iterator& a, const iterator& b) { return a.index_ == b.index_; }
     friend bool operator!=(const iterator& a, const iterator& b) { return !(a == b); }
 
    private:
     friend class map_result;
-    iterator(const map_result* owner, std::size_t index) : owner_(owner), index_(index) {}
+    iterator(const map_result* owner, std::size_t index)
+        : owner_(owner),
+          index_(index),
+          chunk_(index / owner->chunksize_),
+          offset_(index % owner->chunksize_) {}
 
     // The current chunk's results, fetched once per chunk rather than once
     // per element (each fetch waits on a future).
-    const std::vector<R>& values() const {
-      const std::size_t chunk = index_ / owner_->chunksize_;
-      if (values_ == nullptr || chunk != chunk_) {
-        values_ = &owner_->chunks_.at(chunk).get().values;
-        chunk_ = chunk;
-      }
-      return *values_;
-    }
+    void fetch() const { values_ = &owner_->chunk_values(chunk_); }
 
     const map_result* owner_ = nullptr;
     std::size_t index_ = 0;
+    std::size_t chunk_ = 0;
+    std::size_t offset_ = 0;  // index_ within chunk_
     mutable const std::vector<R>* values_ = nullptr;
-    mutable std::size_t chunk_ = 0;
   };
 
   iterator begin() const { return {this, 0}; }
   iterator end() const { return {this, size_}; }
   std::size_t size() const noexcept { return size_; }
   const R& at(std::size_t i) const {
-    return chunks_.at(i / chunksize_).get().values.at(i % chunksize_);
+    if (i >= size_) throw std::out_of_range("rankpool: map_result::at index out of range");
+    return chunk_values(i / chunksize_)[i % chunksize_];
   }
   // Every result, in order (blocks until all have arrived).
   std::vector<R> get() const { return std::vector<R>(begin(), end()); }
@@ -91,6 +100,19 @@ class map_result {
 
  private:
   friend class executor;
+
+  // Chunk c's results; a worker that answered with the wrong number of
+  // results is an error here, not a read out of bounds later.
+  const std::vector<R>& chunk_values(std::size_t c) const {
+    const auto& values = chunks_.at(c).get().values;
+    if (values.size() != std::min(chunksize_, size_ - c * chunksize_)) {
+      throw broken_executor("rankpool: a map() chunk came back with " +
+                            std::to_string(values.size()) + " results instead of " +
+                            std::to_string(std::min(chunksize_, size_ - c * chunksize_)));
+    }
+    return values;
+  }
+
   std::vector<future<detail::chunk<R>>> chunks_;
   std::size_t chunksize_ = 1;
   std::size_t size_ = 0;
@@ -175,9 +197,13 @@ class executor {
     result.chunksize_ = chunksize;
     auto it = std::begin(inputs);
     const auto last = std::end(inputs);
+    // Each chunk's buffer starts as large as the one before it ended, so a
+    // chunk is encoded without growing its buffer step by step.
+    std::size_t expected_size = 64 + name.size();
     while (it != last) {
       // One item per chunk: the function object's state once, then each input's arguments.
-      std::string item;
+      std::string item = detail::acquire_buffer(expected_size);
+      item.clear();
       std::uint32_t count = 0;
       const auto length_at = detail::wire::begin_call(item, name, detail::wire::chunk_flag, 1);
       {
@@ -186,6 +212,7 @@ class executor {
       }
       detail::wire::end_call(item, length_at);
       detail::wire::set_call_count(item, count);
+      expected_size = item.size();
       result.chunks_.push_back(enqueue<detail::chunk<R>>(std::move(item)));
       result.size_ += count;
     }

@@ -157,9 +157,11 @@ TEST(value_codec, arguments_round_trip_raw_and_through_boost) {
 TEST(value_codec, chunks_of_raw_and_boost_results) {
   std::string raw;
   rd::raw_writer(raw).put(std::uint32_t{2});
-  rd::result_writer<int> ints(raw);
-  ints.put(7);
-  ints.put(8);
+  {
+    rd::result_writer<int> ints(raw);
+    ints.put(7);
+    ints.put(8);
+  }
   EXPECT_EQ(rd::decode_result<rd::chunk<int>>(raw).values, (std::vector<int>{7, 8}));
   std::string boost;
   rd::raw_writer(boost).put(std::uint32_t{2});

@@ -15,6 +15,7 @@
 #include "rankpool/detail/archive.hpp"
 #include "rankpool/detail/traits.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <optional>
@@ -43,9 +44,16 @@ inline constexpr bool is_raw_v = is_raw<std::decay_t<T>>::value;
 template <class T>
 inline constexpr bool is_scalar_raw_v = std::is_arithmetic_v<T> || std::is_enum_v<T>;
 
+// Appends raw values to a string. Small values are copied into room made
+// ahead (a few hundred bytes at a time), not appended one library call
+// each: a map() chunk of 64 ints is 64 copies of 4 bytes. The string may
+// hold that unused room until the writer is destroyed, so read it only after.
 class raw_writer {
  public:
-  explicit raw_writer(std::string& out) : out_(out) {}
+  explicit raw_writer(std::string& out) noexcept : out_(out), used_(out.size()) {}
+  raw_writer(const raw_writer&) = delete;
+  raw_writer& operator=(const raw_writer&) = delete;
+  ~raw_writer() { out_.resize(used_); }  // only ever shrinks: cannot throw
 
   template <class T>
   static std::size_t size_of(const T& value) {
@@ -68,10 +76,33 @@ class raw_writer {
   }
 
  private:
+  static constexpr std::size_t small_value = 256;
+
   void append(const void* data, std::size_t size) {
-    out_.append(static_cast<const char*>(data), size);
+    if (size > small_value) {  // large: one append, no zero-filled room ahead
+      out_.resize(used_);
+      out_.append(static_cast<const char*>(data), size);
+      used_ = out_.size();
+      return;
+    }
+    if (out_.size() - used_ < size) make_room(size);
+    std::memcpy(&out_[used_], data, size);
+    used_ += size;
   }
+
+  // Room for this value and about as many bytes as are written already (at
+  // least 256, at most 4 KiB), the string's capacity growing as it would
+  // anyway; but within a capacity reserved ahead (submit reserves the exact
+  // size) if the value fits, so that buffer is never reallocated.
+  void make_room(std::size_t size) {
+    const std::size_t ahead = std::min<std::size_t>(std::max<std::size_t>(used_, 256), 4096);
+    std::size_t target = used_ + size + ahead;
+    if (out_.capacity() >= used_ + size) target = std::min(target, out_.capacity());
+    out_.resize(target);
+  }
+
   std::string& out_;
+  std::size_t used_;
 };
 
 class raw_reader {
@@ -142,7 +173,9 @@ class args_writer {
 
  public:
   args_writer(std::string& out, const F& f) : out_(out) {
-    if constexpr (!raw) {
+    if constexpr (raw) {
+      raw_.emplace(out_);
+    } else {
       archive_.emplace(out_);
       if constexpr (traits::is_object) archive_->archive() << f;
     }
@@ -165,10 +198,7 @@ class args_writer {
   void add_as(std::tuple<P...>*, A&&... args) {
     static_assert(sizeof...(P) == sizeof...(A),
                   "rankpool: wrong number of arguments for the submitted callable");
-    if constexpr (sizeof...(P) == sizeof...(A)) {
-      if constexpr (raw) out_.reserve(out_.size() + (raw_size<P>(args) + ... + 0));
-      (save<P>(std::forward<A>(args)), ...);
-    }
+    if constexpr (sizeof...(P) == sizeof...(A)) (save<P>(std::forward<A>(args)), ...);
   }
 
   template <class... P, class... A>
@@ -206,13 +236,14 @@ class args_writer {
   template <class V>
   void put(const V& value) {
     if constexpr (raw) {
-      raw_writer(out_).put(value);
+      raw_->put(value);
     } else {
       archive_->archive() << value;
     }
   }
 
   std::string& out_;
+  std::optional<raw_writer> raw_;  // one of the two, by the callable's type
   std::optional<oarchive_buffer> archive_;
 };
 
@@ -266,10 +297,12 @@ class args_reader {
 template <class R>
 class result_writer {
  public:
-  explicit result_writer(std::string& out) : out_(out) {}
+  explicit result_writer(std::string& out) : out_(out) {
+    if constexpr (is_raw_v<R>) raw_.emplace(out_);
+  }
   void put(const R& value) {
     if constexpr (is_raw_v<R>) {
-      raw_writer(out_).put(value);
+      raw_->put(value);
     } else {
       if (!archive_) archive_.emplace(out_);
       archive_->archive() << value;
@@ -278,6 +311,7 @@ class result_writer {
 
  private:
   std::string& out_;
+  std::optional<raw_writer> raw_;
   std::optional<oarchive_buffer> archive_;
 };
 
@@ -312,7 +346,16 @@ struct result_decoder<chunk<R>> {
     raw_reader reader(in);
     const auto count = reader.get<std::uint32_t>();
     chunk<R> c;
-    if constexpr (is_raw_v<R>) {
+    if constexpr (is_scalar_raw_v<R>) {
+      // Scalars lie back to back: one bounds check and one copy.
+      if (count > reader.remaining() / sizeof(R)) {
+        throw std::length_error("rankpool: a chunk claims " + std::to_string(count) +
+                                " results but its message holds fewer bytes");
+      }
+      c.values.resize(count);
+      std::memcpy(c.values.data(), in.data() + (in.size() - reader.remaining()),
+                  std::size_t{count} * sizeof(R));
+    } else if constexpr (is_raw_v<R>) {
       c.values.reserve(std::min<std::size_t>(count, reader.remaining()));
       for (std::uint32_t i = 0; i < count; ++i) c.values.push_back(reader.get<R>());
     } else {

@@ -77,10 +77,30 @@ bool outbox::poll() {
     if (!s.finished() && test(s)) any = true;
   }
   while (!sends_.empty() && sends_.front().finished()) {
-    release_buffer(std::move(sends_.front().data));
+    recycle(std::move(sends_.front().data));
     sends_.pop_front();
   }
   return any;
+}
+
+// Large buffers go to the shared pool; a few small ones stay for spare().
+void outbox::recycle(std::string&& buffer) {
+  constexpr std::size_t max_spares = 8;
+  if (buffer.capacity() >= pooled_buffer_min) {
+    release_buffer(std::move(buffer));
+  } else if (spares_.size() < max_spares) {
+    spares_.push_back(std::move(buffer));
+  }
+}
+
+std::string outbox::spare() {
+  std::string out;
+  if (!spares_.empty()) {
+    out = std::move(spares_.back());
+    spares_.pop_back();
+    out.clear();
+  }
+  return out;
 }
 
 void send_blocking(MPI_Comm comm, int dest, int tag, const std::string& data,
@@ -92,19 +112,26 @@ void send_blocking(MPI_Comm comm, int dest, int tag, const std::string& data,
 }
 
 std::optional<message> inbox::try_receive(int source) {
+  message m;
+  if (!try_receive(m, source)) return std::nullopt;
+  return m;
+}
+
+bool inbox::try_receive(message& m, int source) {
   for (;;) {
     int flag = 0;
     MPI_Message handle = MPI_MESSAGE_NULL;
     MPI_Status status;
     check_mpi(MPI_Improbe(source, MPI_ANY_TAG, comm_, &flag, &handle, &status), "MPI_Improbe");
-    if (!flag) return std::nullopt;
+    if (!flag) return false;
     int count = 0;
     check_mpi(MPI_Get_count(&status, MPI_BYTE, &count), "MPI_Get_count");
-    message m;
     m.source = status.MPI_SOURCE;
     m.tag = status.MPI_TAG;
     // A large message lands in a reused buffer: shrinking one costs nothing.
-    m.data = acquire_buffer(static_cast<std::size_t>(count));
+    if (m.data.capacity() < static_cast<std::size_t>(count)) {
+      m.data = acquire_buffer(static_cast<std::size_t>(count));
+    }
     m.data.resize(static_cast<std::size_t>(count));
     check_mpi(MPI_Mrecv(m.data.data(), count, MPI_BYTE, &handle, MPI_STATUS_IGNORE), "MPI_Mrecv");
     if (m.tag == wire::part_tag) {
@@ -117,7 +144,7 @@ std::optional<message> inbox::try_receive(int source) {
       m.data = std::move(it->second);
       partial_.erase(it);
     }
-    return m;
+    return true;
   }
 }
 

@@ -37,6 +37,9 @@ class outbox {
   // Releases the buffers of completed sends; true if any completed.
   bool poll();
   bool empty() const noexcept { return sends_.empty(); }
+  // An empty string, with the capacity of a completed send's buffer when
+  // one is at hand: a worker encodes each result into a recycled buffer.
+  std::string spare();
 
  private:
   struct pending_send {
@@ -47,8 +50,11 @@ class outbox {
   };
   bool test(pending_send& s);
 
+  void recycle(std::string&& buffer);
+
   MPI_Comm comm_;
   std::size_t max_part_;
+  std::vector<std::string> spares_;  // small buffers of completed sends, for spare()
   // A deque: its elements never move as sends are added at the back and
   // retired from the front (a string's bytes may live inside it), and it
   // allocates once per several sends rather than once per send.
@@ -63,6 +69,9 @@ class inbox {
   explicit inbox(MPI_Comm comm) : comm_(comm) {}
   // A whole message if one has arrived from `source` (or any rank), else nothing.
   std::optional<message> try_receive(int source = MPI_ANY_SOURCE);
+  // The same into `into`, whose buffer is reused when it is large enough
+  // (a worker receives every call into one buffer); false if none arrived.
+  bool try_receive(message& into, int source);
 
  private:
   MPI_Comm comm_;

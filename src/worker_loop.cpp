@@ -15,7 +15,11 @@ namespace {
 class worker {
  public:
   worker(const boost::mpi::communicator& comm, const options& opts)
-      : comm_(comm), root_(opts.root), max_part_(opts.max_message_bytes), inbox_(comm_) {
+      : comm_(comm),
+        root_(opts.root),
+        max_part_(opts.max_message_bytes),
+        inbox_(comm_),
+        replies_(comm_, max_part_) {
     site_.rank = comm_.rank();
     site_.host = this_host();
   }
@@ -33,22 +37,24 @@ class worker {
   void serve(bool run_calls) {
     const short_timer_slack slack;
     backoff pause(backoff::worker_spin);
+    message m;  // every call lands in this one buffer
     for (;;) {
-      auto m = inbox_.try_receive(root_);
-      if (!m) {
-        pause.pause();
+      const bool sent = replies_.poll();
+      if (!inbox_.try_receive(m, root_)) {
+        if (!sent) pause.pause();
         continue;
       }
       pause.reset();
-      if (m->tag == wire::stop_tag) return;
+      if (m.tag == wire::stop_tag) break;
       if (!run_calls) continue;
-      if (m->tag != wire::call_tag) {
+      if (m.tag != wire::call_tag) {
         std::cerr << "rankpool: worker rank " << site_.rank
-                  << " ignored a message with unknown tag " << m->tag << '\n';
+                  << " ignored a message with unknown tag " << m.tag << '\n';
         continue;
       }
-      run_message(m->data);
-      release_buffer(std::move(m->data));  // the next large call reuses it
+      run_message(m.data);
+      // A large buffer goes back to the pool, for the results of large calls.
+      if (m.data.capacity() >= pooled_buffer_min) release_buffer(std::move(m.data));
     }
   }
 
@@ -58,9 +64,11 @@ class worker {
     try {
       while (!reader.empty()) {
         const auto call = reader.next_call();
-        reply_.clear();
-        run_call(call, site_, reply_);
-        send_blocking(comm_, root_, wire::result_tag, reply_, max_part_);
+        // Results go out without waiting for each send to complete: MPI
+        // completes it once the root has taken the message.
+        std::string reply = replies_.spare();
+        run_call(call, site_, reply);
+        replies_.send(root_, wire::result_tag, std::move(reply));
       }
     } catch (const wire::decode_error& e) {
       std::cerr << "rankpool: worker rank " << site_.rank << " dropped an undecodable message of "
@@ -73,7 +81,7 @@ class worker {
   std::size_t max_part_;
   inbox inbox_;
   call_site site_;
-  std::string reply_;  // reused across calls
+  outbox replies_;
 };
 
 }  // namespace

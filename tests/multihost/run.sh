@@ -45,6 +45,16 @@ hosts=3
 export RANKPOOL_NETNS_HOSTS="$hosts"
 export RANKPOOL_NETNS_NET="${RANKPOOL_NETNS_NET:-10.77.0}"
 
+# Open MPI's session directories are named after the host (ompi.<host>.<uid>),
+# so ours are told apart by our hosts' names. mpirun removes them when it ends
+# normally, but not when it is killed.
+remove_session_dirs() {
+  local dir
+  for dir in "${TMPDIR:-/tmp}/ompi.$1h"[0-9]*.* "/tmp/ompi.$1h"[0-9]*.*; do
+    if [[ -d "$dir" ]]; then rm -rf "$dir"; fi
+  done
+}
+
 # A run that was SIGKILLed (no trap) leaves its namespaces behind; their
 # names carry its pid, so remove those whose run is gone.
 stale_pids="$(ip netns list 2>/dev/null | awk '{print $1}' |
@@ -54,6 +64,7 @@ for stale in $stale_pids; do
     echo "multihost: removing namespaces left by run $stale"
     RANKPOOL_NETNS_PREFIX="rpmh$stale-" "$hosts_sh" down || true
     ip netns del "rpmh$stale-probe" 2>/dev/null || true
+    remove_session_dirs "rpmh$stale-"
   fi
 done
 
@@ -80,6 +91,7 @@ cleanup() {
     wait "$mpi_pid" 2>/dev/null || true
   fi
   "$hosts_sh" down || true
+  remove_session_dirs "$RANKPOOL_NETNS_PREFIX"
   rm -rf "$work"
   exit "$status"
 }

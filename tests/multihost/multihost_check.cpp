@@ -111,7 +111,8 @@ std::size_t required_hosts() {
 }
 
 // rank -> host of every worker, learnt by one call per worker (window 1 and a
-// sleep long enough that all of them are handed out before any returns).
+// one-second sleep, so all of them are handed out before any returns, even on a
+// loaded machine).
 std::map<int, std::string> worker_hosts() {
   rankpool::options opts;
   opts.window = 1;
@@ -120,7 +121,7 @@ std::map<int, std::string> worker_hosts() {
   if (!pool) return hosts;
   std::vector<rankpool::future<reply>> futures;
   for (int i = 0; i < pool.max_workers(); ++i)
-    futures.push_back(pool.submit(multihost::where, 300));
+    futures.push_back(pool.submit(multihost::where, 1000));
   for (auto& f : futures) {
     const reply r = f.get();
     hosts[r.rank] = r.host;

@@ -142,6 +142,9 @@ mpi_args=(
 )
 
 # mpirun itself runs on the first host, like a login on a cluster's first node.
+# It may print "plm:rsh: Warning: setpgid(N,N) failed in parent with
+# errno=Permission denied": a harmless race that Open MPI ignores (the agent
+# already made its own process group and exec'd before mpirun's call).
 # In the background with `wait`, because bash runs a trap (INT, TERM) only once
 # the foreground command ends: waiting lets a signal end the test at once, and
 # cleanup stops mpirun.

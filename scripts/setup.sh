@@ -14,6 +14,7 @@ packages=(
   libgtest-dev python3-mpi4py
   libboost-program-options-dev nlohmann-json3-dev  # rankpool-run
   python3 parallel python3-matplotlib              # rankpool-run tests; benchmark references and plot
+  iproute2                                         # multi-host test: `ip netns` (absent from minimal images)
 )
 
 # Ask dpkg rather than apt so the check needs no network and no root.

@@ -6,7 +6,8 @@ DIR holds, per system NAME (raw, rankpool, mpi4py, ppe): NAME.out (the
 program's stdout), NAME.rc (its exit status), NAME.busy (percent of the
 machine's CPU in use just before it ran) or NAME.skip (why it did not run). Writes STAMP.json,
 STAMP.md and STAMP.png (if matplotlib is there), and prints the table, the
-ratios and the issue's targets.
+ratios and the issue's targets. Each file is written whole or not at all
+(a temporary file in the same directory, renamed into place).
 """
 
 import argparse
@@ -17,6 +18,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 
 SYSTEMS = ("raw", "rankpool", "mpi4py", "ppe")
 TITLES = {"raw": "raw MPI", "rankpool": "rankpool", "mpi4py": "mpi4py.futures",
@@ -260,6 +262,32 @@ def notes_for(systems):
     return notes
 
 
+def write_whole(path, fill):
+    """Writes path atomically: fill(f) writes a temporary file (binary) in
+    the same directory, which is synced and renamed over path, so a reader
+    or an interrupted run never sees part of a report."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, temp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".",
+                                suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            fill(f)
+            f.flush()
+            os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temp, 0o666 & ~umask)  # as open() would have made it, not mkstemp's 0600
+        os.replace(temp, path)
+    except BaseException:
+        if os.path.exists(temp):
+            os.unlink(temp)
+        raise
+
+
+def write_text(path, text):
+    write_whole(path, lambda f: f.write(text.encode("utf-8")))
+
+
 def write_markdown(path, report, header, rows, checks):
     m = report["machine"]
     text = ["# rankpool benchmarks, %s (size %s)" % (report["timestamp"], report["size"]), "",
@@ -273,8 +301,7 @@ def write_markdown(path, report, header, rows, checks):
                            [[c["target"], c["measured"], RESULT_WORDS[c["met"]]] for c in checks])]
     if report["notes"]:
         text += ["", "## Notes", ""] + ["- " + n for n in report["notes"]]
-    with open(path, "w") as f:
-        f.write("\n".join(text) + "\n")
+    write_text(path, "\n".join(text) + "\n")
 
 
 def write_plot(path, systems, present):
@@ -292,7 +319,7 @@ def write_plot(path, systems, present):
     bar_chart(right, systems, present, groups, "round trip, µs (lower is better)")
     fig.suptitle("rankpool vs references, 1 root + 2 workers")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    write_whole(path, lambda f: fig.savefig(f, format="png", dpi=110))
     plt.close(fig)
     return None
 
@@ -345,9 +372,7 @@ def main():
     plot_note = write_plot(args.out + ".png", systems, present) if present else "no plot: no data"
     if plot_note:
         report["notes"].append(plot_note)
-    with open(args.out + ".json", "w") as f:
-        json.dump(report, f, indent=2)
-        f.write("\n")
+    write_text(args.out + ".json", json.dumps(report, indent=2) + "\n")
     write_markdown(args.out + ".md", report, header, rows, checks)
 
     print(text_table(header, rows))

@@ -1,6 +1,7 @@
 #include "farm.hpp"
 
 #include "spawn.hpp"
+#include "staged_file.hpp"
 
 #include <mpi.h>
 #include <unistd.h>
@@ -13,6 +14,7 @@
 #include <filesystem>
 #include <iostream>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <unordered_map>
 
@@ -57,21 +59,30 @@ task_outcome run_task(task_request request) {
   if (request.has_repeat_index) {
     spawn.env.push_back("RANKPOOL_REPEAT_INDEX=" + std::to_string(request.repeat_index));
   }
-  if (!request.output_dir.empty()) {
-    const auto base = request.output_dir + "/task-" + std::to_string(request.id);
-    spawn.stdout_path = base + ".out";
-    spawn.stderr_path = base + ".err";
-  }
   task_outcome outcome;
   if (stop_requested) {  // the farm is stopping: do not start anything
     outcome.status = "interrupted";
     outcome.rank = rank;
     return outcome;
   }
+  // With --output-dir the command writes to temporary files, renamed into
+  // place when it ends: task-<id>.out/.err are always a whole attempt's output.
+  std::optional<staged_file> out_file, err_file;
+  if (!request.output_dir.empty()) {
+    const auto base = request.output_dir + "/task-" + std::to_string(request.id);
+    spawn.stdout_path = out_file.emplace(base + ".out").temp_path();
+    spawn.stderr_path = err_file.emplace(base + ".err").temp_path();
+  }
   const auto result = run_command(spawn, &stop_requested);
   outcome.status = result.stopped     ? "interrupted"
                    : result.timed_out ? "timeout"
                                       : (result.exit_code == 0 ? "ok" : "failed");
+  // An interrupted attempt is not recorded (--resume runs it again): its
+  // partial output is dropped and the previous attempt's, if any, stays.
+  if (out_file && !result.stopped) {
+    out_file->commit(request.sync_outputs);
+    err_file->commit(request.sync_outputs);
+  }
   outcome.exit_code = result.exit_code;
   outcome.signal = result.signal.value_or(-1);
   outcome.start = result.start;
@@ -225,6 +236,7 @@ class farm {
     request.timeout_seconds = opts_.timeout_seconds;
     request.grace_seconds = opts_.grace_seconds;
     request.output_dir = opts_.output_dir;
+    request.sync_outputs = opts_.sync_journal;
     request.nworkers = pool_.max_workers();
     const auto slot = next_slot_++;
     auto f = pool_.submit(run_task, request);

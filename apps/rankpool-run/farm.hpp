@@ -23,13 +23,14 @@ struct task_request {
   std::int64_t repeat_index = 0;
   double timeout_seconds = 0;
   double grace_seconds = 5;
-  std::string output_dir;  // empty: capture output and send it to the root
+  std::string output_dir;     // empty: capture output and send it to the root
+  bool sync_outputs = false;  // --sync: output files survive a power loss once renamed
   int nworkers = 1;
 
   template <class A>
   void serialize(A& ar, unsigned) {
     ar& id& line& command& has_repeat_index& repeat_index& timeout_seconds& grace_seconds&
-        output_dir& nworkers;
+        output_dir& sync_outputs& nworkers;
   }
 };
 

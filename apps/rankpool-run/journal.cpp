@@ -105,7 +105,12 @@ void journal_writer::append(const record& r) {
     }
     done += static_cast<std::size_t>(n);
   }
-  if (sync_) ::fdatasync(fd_);
+  // A failed sync means the record may not survive a crash: say so rather
+  // than let --resume later run the task again unexpectedly.
+  if (sync_ && ::fdatasync(fd_) != 0) {
+    throw std::system_error(errno, std::generic_category(),
+                            "rankpool-run: cannot sync journal '" + path_ + "'");
+  }
 }
 
 }  // namespace rankpool::run

@@ -44,9 +44,9 @@ command_line parse(int argc, char** argv) {
     ("retries", po::value(&c.farm.retries)->default_value(0), "re-run a failed or timed-out task up to N times")
     ("fail-fast", po::bool_switch(&c.farm.fail_fast), "stop dispatching after the first failure")
     ("tag", po::bool_switch(&c.farm.tag), "prefix each output line with [task id]")
-    ("output-dir", po::value(&c.farm.output_dir), "write task-<id>.out/.err there instead of printing")
+    ("output-dir", po::value(&c.farm.output_dir), "write task-<id>.out/.err there, whole (renamed into place when the task ends), instead of printing")
     ("progress", po::bool_switch(&c.farm.progress), "show a progress bar even when stderr is not a terminal")
-    ("sync", po::bool_switch(&c.farm.sync_journal), "fdatasync the journal after every record (survives a node crash)");
+    ("sync", po::bool_switch(&c.farm.sync_journal), "fdatasync each journal record, fsync output files before renaming them (survives a node crash)");
   // clang-format on
   po::options_description hidden;
   hidden.add_options()("taskfile", po::value(&c.taskfile));

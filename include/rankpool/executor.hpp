@@ -126,7 +126,13 @@ class executor {
   executor(const executor&) = delete;
   executor& operator=(const executor&) = delete;
   executor(executor&&) noexcept = default;
+  // Shuts this pool down as the destructor does, then takes `other`'s. On
+  // several ranks, shut this pool down before constructing the new one
+  // (`pool.shutdown(false); pool = executor(comm);`): construction is
+  // collective, and until then the workers still serve this pool.
   executor& operator=(executor&&) noexcept;
+  // shutdown(true): waits for every call, queued or running, to end (and
+  // their done callbacks to run), then releases the workers.
   ~executor();
 
   explicit operator bool() const noexcept { return is_root_; }

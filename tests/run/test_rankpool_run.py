@@ -535,6 +535,52 @@ class OutputTest(FarmTestCase):
             self.assertEqual(read(self.path("new", "dir", "task-0.out")), "hello\n")
 
 
+    # Whole files only: a task's output files are renamed into place when it
+    # ends, so while it runs (or after it was interrupted) readers see the
+    # previous attempt's complete output, never a part of the new one.
+    SLOW = ("echo v2-begin; echo e2-begin >&2; touch started; "
+            "for i in $(seq 600); do [ -e go ] && break; sleep 0.05; done; "
+            "echo v2-end; echo e2-end >&2\n")
+
+    def _first_output_then_start_slow(self):
+        os.mkdir(self.path("out"))
+        self.assertExit(self.farm(["--output-dir", "out", self.taskfile(
+            "echo v1; echo e1 >&2\n", name="v1.txt")]), 0)
+        proc = subprocess.Popen(
+            farm_command(["--output-dir", "out", self.taskfile(self.SLOW, name="v2.txt")]),
+            cwd=self.dir, env=farm_environment(), stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+        self.addCleanup(proc.wait)
+        self.addCleanup(kill_session, proc.pid)
+        deadline = time.monotonic() + 30
+        while not os.path.exists(self.path("started")) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.assertTrue(os.path.exists(self.path("started")), "the slow task never started")
+        time.sleep(0.2)  # it has written its first lines by now
+        return proc
+
+    def _assert_outputs(self, out, err):
+        self.assertEqual(read(self.path("out", "task-0.out")), out)
+        self.assertEqual(read(self.path("out", "task-0.err")), err)
+
+    def test_output_files_are_whole_while_the_task_runs_and_after(self):
+        proc = self._first_output_then_start_slow()
+        self._assert_outputs("v1\n", "e1\n")
+        write(self.path("go"), "")
+        _, err = proc.communicate(timeout=RUN_TIMEOUT)
+        self.assertEqual(proc.returncode, 0, err.decode(errors="replace"))
+        self._assert_outputs("v2-begin\nv2-end\n", "e2-begin\ne2-end\n")
+        self.assertEqual(sorted(os.listdir(self.path("out"))), ["task-0.err", "task-0.out"])
+
+    def test_an_interrupted_task_leaves_the_previous_output_whole(self):
+        proc = self._first_output_then_start_slow()
+        os.kill(proc.pid, signal.SIGTERM)
+        _, err = proc.communicate(timeout=RUN_TIMEOUT)
+        self.assertNotEqual(proc.returncode, 0, err.decode(errors="replace"))
+        self._assert_outputs("v1\n", "e1\n")
+        self.assertEqual(sorted(os.listdir(self.path("out"))), ["task-0.err", "task-0.out"])
+
+
 # ---------------------------------------------------------------- 8: timeouts
 
 class TimeoutTest(FarmTestCase):

@@ -1,7 +1,8 @@
-// rankpool-run's pieces without MPI: task file parsing, the journal, and
-// running commands.
+// rankpool-run's pieces without MPI: task file parsing, the journal,
+// running commands, and output files renamed into place.
 #include "journal.hpp"
 #include "spawn.hpp"
+#include "staged_file.hpp"
 #include "taskfile.hpp"
 
 #include <gtest/gtest.h>
@@ -187,4 +188,62 @@ TEST(spawn, output_files) {
   EXPECT_EQ(line, "to-err");
   std::remove(req.stdout_path.c_str());
   std::remove(req.stderr_path.c_str());
+}
+
+namespace {
+
+std::string file_text(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+bool file_exists(const std::string& path) {
+  return ::access(path.c_str(), F_OK) == 0;
+}
+
+void write_text(const std::string& path, const std::string& text) {
+  std::ofstream(path) << text;
+}
+
+}  // namespace
+
+TEST(staged_file, commit_replaces_the_whole_file_and_a_drop_keeps_the_old_one) {
+  const auto path = temp_path("staged");
+  write_text(path, "old\n");
+  {
+    rr::staged_file f(path);
+    EXPECT_NE(f.temp_path(), path);
+    write_text(f.temp_path(), "new\n");
+    EXPECT_EQ(file_text(path), "old\n");  // nothing visible before the commit
+    f.commit(false);
+    EXPECT_FALSE(file_exists(f.temp_path()));
+  }
+  EXPECT_EQ(file_text(path), "new\n");
+  std::string temp;
+  {
+    rr::staged_file f(path);
+    temp = f.temp_path();
+    write_text(temp, "part");
+  }  // dropped: an interrupted attempt
+  EXPECT_EQ(file_text(path), "new\n");
+  EXPECT_FALSE(file_exists(temp));
+  std::remove(path.c_str());
+}
+
+TEST(staged_file, stale_temporaries_go_and_an_unwritten_file_commits_empty) {
+  const auto path = temp_path("staged-empty");
+  std::string temp;
+  {
+    rr::staged_file probe(path);
+    temp = probe.temp_path();
+  }
+  write_text(temp, "left by a killed run");
+  rr::staged_file f(path);
+  EXPECT_FALSE(file_exists(temp));  // a fresh file for the next writer
+  f.commit(true);                   // durable: fsync of the file and the directory
+  EXPECT_TRUE(file_exists(path));
+  EXPECT_EQ(file_text(path), "");
+  std::remove(path.c_str());
 }

@@ -28,6 +28,11 @@
 
 namespace rankpool::detail {
 
+// Enums travel as their bytes (raw) or as an int (Boost); neither can check
+// that the value is one the enum can hold, since that depends on its
+// enumerators. An enum with a fixed underlying type (every enum class, or
+// `enum e : int`) holds any value of that type; one without can be given an
+// out-of-range value by a corrupt message, which is undefined behaviour.
 template <class T>
 struct is_raw : std::bool_constant<std::is_arithmetic_v<T> || std::is_enum_v<T>> {};
 template <class Tr, class A>
@@ -242,7 +247,9 @@ class args_reader {
 
   args_t next() {
     args_t args;
-    std::apply([this](auto&... a) { ((a = load<std::decay_t<decltype(a)>>()), ...); }, args);
+    std::apply(
+        [this](auto&... a) { ((a = this->template load<std::decay_t<decltype(a)>>()), ...); },
+        args);
     return args;
   }
 

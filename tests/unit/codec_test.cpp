@@ -137,6 +137,26 @@ TEST(value_codec, raw_lengths_are_checked_before_allocating) {
   EXPECT_THROW(rd::decode_result<int>(short_int), std::length_error);
 }
 
+// Found by the wire fuzzer (tests/fuzz): an empty raw vector was copied with
+// memcpy from its null data(), undefined behaviour that UBSan reports.
+TEST(value_codec, empty_raw_vectors_decode) {
+  std::string out;
+  rd::encode_result(out, std::vector<double>{});
+  EXPECT_TRUE(rd::decode_result<std::vector<double>>(out).empty());
+  std::string args;
+  rd::save_call(args, &dot, std::vector<double>{}, "", 0);
+  rd::args_reader<decltype(&dot)> reader(args);
+  EXPECT_TRUE(std::get<0>(reader.next()).empty());
+}
+
+// Found by the wire fuzzer: a byte other than 0 or 1 was copied into a raw
+// bool, making a bool with no valid value (undefined behaviour when read).
+TEST(value_codec, raw_bools_other_than_zero_or_one_are_rejected) {
+  EXPECT_EQ(rd::decode_result<bool>(std::string(1, '\x01')), true);
+  EXPECT_EQ(rd::decode_result<bool>(std::string(1, '\x00')), false);
+  EXPECT_THROW(rd::decode_result<bool>(std::string(1, '\x02')), std::invalid_argument);
+}
+
 namespace {
 // Overwrites the u64 (Boost's size_t and collection sizes) at `at`.
 void patch_u64(std::string& bytes, std::size_t at, std::uint64_t value) {

@@ -86,7 +86,12 @@ class raw_reader {
 
   template <class T>
   T get() {
-    if constexpr (is_scalar_raw_v<T>) {
+    if constexpr (std::is_same_v<T, bool>) {
+      // Copying any byte but 0 or 1 into a bool makes one with no valid value.
+      const auto byte = get<std::uint8_t>();
+      if (byte > 1) throw std::invalid_argument("rankpool: a bool on the wire is neither 0 nor 1");
+      return byte == 1;
+    } else if constexpr (is_scalar_raw_v<T>) {
       T value;
       std::memcpy(&value, take(sizeof value), sizeof value);
       return value;
@@ -103,7 +108,7 @@ class raw_reader {
       if constexpr (sizeof(element) == 1) {
         const auto* first = reinterpret_cast<const element*>(bytes);
         value.assign(first, first + count);  // one pass: no zero-fill before the copy
-      } else {
+      } else if (count > 0) {  // an empty vector's data() may be null, which memcpy never takes
         value.resize(static_cast<std::size_t>(count));
         std::memcpy(value.data(), bytes, static_cast<std::size_t>(count) * sizeof(element));
       }

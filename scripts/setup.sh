@@ -14,6 +14,7 @@ packages=(
   libgtest-dev python3-mpi4py
   libboost-program-options-dev nlohmann-json3-dev  # rankpool-run
   python3 parallel python3-matplotlib              # rankpool-run tests; benchmark references and plot
+  clang libclang-rt-14-dev                         # scripts/fuzz.sh: clang 14 and its libFuzzer
 )
 
 # Ask dpkg rather than apt so the check needs no network and no root.

@@ -9,10 +9,11 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=scripts/mpi-env.sh
 source "$repo/scripts/mpi-env.sh"
 
+# fuzz.*: the fuzzer's seed corpus replayed through its checks (tests/fuzz).
 targets=(rankpool_unit_tests rankpool_run_unit_tests rankpool_test_executor
   rankpool_test_collections rankpool_test_communicators rankpool_test_driven
-  rankpool_test_concurrency)
-selection='^(unit|run_unit|(executor|collections|communicators|driven|concurrency)\.[24]ranks)$'
+  rankpool_test_concurrency rankpool_fuzz_seeds rankpool_fuzz_replay)
+selection='^(unit|run_unit|(executor|collections|communicators|driven|concurrency)\.[24]ranks|fuzz\..*)$'
 
 run_kind() {
   local kind="$1" dir="$2"

@@ -15,6 +15,7 @@ packages=(
   libboost-program-options-dev nlohmann-json3-dev  # rankpool-run
   python3 parallel python3-matplotlib              # rankpool-run tests; benchmark references and plot
   iproute2                                         # multi-host test: `ip netns` (absent from minimal images)
+  clang libclang-rt-14-dev                         # scripts/fuzz.sh: clang 14 and its libFuzzer
 )
 
 # Ask dpkg rather than apt so the check needs no network and no root.

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
+#include <list>
 #include <random>
 
 namespace wire = rankpool::detail::wire;
@@ -133,6 +135,82 @@ TEST(value_codec, raw_lengths_are_checked_before_allocating) {
   EXPECT_THROW(rd::decode_result<std::vector<double>>(out), std::length_error);
   std::string short_int("\x01\x02", 2);
   EXPECT_THROW(rd::decode_result<int>(short_int), std::length_error);
+}
+
+// Found by the wire fuzzer (tests/fuzz): an empty raw vector was copied with
+// memcpy from its null data(), undefined behaviour that UBSan reports.
+TEST(value_codec, empty_raw_vectors_decode) {
+  std::string out;
+  rd::encode_result(out, std::vector<double>{});
+  EXPECT_TRUE(rd::decode_result<std::vector<double>>(out).empty());
+  std::string args;
+  rd::save_call(args, &dot, std::vector<double>{}, "", 0);
+  rd::args_reader<decltype(&dot)> reader(args);
+  EXPECT_TRUE(std::get<0>(reader.next()).empty());
+}
+
+// Found by the wire fuzzer: a byte other than 0 or 1 was copied into a raw
+// bool, making a bool with no valid value (undefined behaviour when read).
+TEST(value_codec, raw_bools_other_than_zero_or_one_are_rejected) {
+  EXPECT_EQ(rd::decode_result<bool>(std::string(1, '\x01')), true);
+  EXPECT_EQ(rd::decode_result<bool>(std::string(1, '\x00')), false);
+  EXPECT_THROW(rd::decode_result<bool>(std::string(1, '\x02')), std::invalid_argument);
+}
+
+namespace {
+// Overwrites the u64 (Boost's size_t and collection sizes) at `at`.
+void patch_u64(std::string& bytes, std::size_t at, std::uint64_t value) {
+  ASSERT_LE(at + 8, bytes.size());
+  std::memcpy(&bytes[at], &value, 8);
+}
+}  // namespace
+
+// Found by the wire fuzzer: Boost sizes a string, and reserves or resizes a
+// container, from the length on the wire before reading any of it, so a
+// corrupt length was an allocation of that size (here 1 GiB and more, where
+// the messages hold a few bytes). Lengths are now checked against the bytes
+// left first, so each of these fails with std::length_error and allocates nothing big.
+TEST(value_codec, boost_lengths_are_checked_before_allocating) {
+  // Boost's layout of a collection: its element count (u64), an item version
+  // (u32), then the elements; a string is its length (u64), then its bytes.
+  constexpr std::size_t item_version = 4;
+  std::string strings;
+  rd::encode_result(strings, std::vector<std::string>{"abc"});
+  const auto abc = strings.find("abc");
+  ASSERT_NE(abc, std::string::npos);
+  const std::size_t length_at = abc - 8;
+  const std::size_t count_at = length_at - item_version - 8;
+  patch_u64(strings, length_at, std::uint64_t{1} << 30);
+  EXPECT_THROW(rd::decode_result<std::vector<std::string>>(strings), std::length_error);
+  patch_u64(strings, length_at, 3);
+  patch_u64(strings, count_at, std::uint64_t{1} << 40);
+  EXPECT_THROW(rd::decode_result<std::vector<std::string>>(strings), std::length_error);
+
+  std::string doubles;  // Boost's bitwise path for arithmetic values: resize, then one copy
+  rd::encode_result(doubles, std::vector<std::vector<double>>{{1.5, 2.5}});
+  patch_u64(doubles, doubles.size() - 2 * sizeof(double) - 8, std::uint64_t{1} << 27);
+  EXPECT_THROW(rd::decode_result<std::vector<std::vector<double>>>(doubles), std::length_error);
+
+  std::string list;  // node containers resize too: one allocation per claimed node
+  rd::encode_result(list, std::list<int>{1, 2});
+  patch_u64(list, list.size() - 2 * sizeof(int) - item_version - 8, std::uint64_t{1} << 26);
+  EXPECT_THROW(rd::decode_result<std::list<int>>(list), std::length_error);
+
+  std::map<std::string, int> fine{{"k", 1}};  // honest lengths still decode
+  std::string map_bytes;
+  rd::encode_result(map_bytes, fine);
+  EXPECT_EQ((rd::decode_result<std::map<std::string, int>>(map_bytes)), fine);
+}
+
+// Found by the wire fuzzer: Boost copied the byte of a bool unchecked, making
+// a bool with no valid value.
+TEST(value_codec, boost_bools_other_than_zero_or_one_are_rejected) {
+  std::string boost;
+  rd::encode_result(boost, std::pair<int, bool>{7, true});
+  EXPECT_EQ((rd::decode_result<std::pair<int, bool>>(boost)), (std::pair<int, bool>{7, true}));
+  EXPECT_EQ(boost.back(), '\x01');  // the bool is the last byte
+  boost.back() = '\xff';
+  EXPECT_THROW((rd::decode_result<std::pair<int, bool>>(boost)), std::invalid_argument);
 }
 
 TEST(value_codec, arguments_round_trip_raw_and_through_boost) {

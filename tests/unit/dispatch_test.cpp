@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 namespace {
 
 int twice(int x) {
@@ -12,6 +14,11 @@ int twice(int x) {
 }
 int throws_logic(int) {
   throw std::logic_error("bad logic");
+}
+std::size_t total_length(std::vector<std::string> words) {
+  std::size_t n = 0;
+  for (const auto& w : words) n += w.size();
+  return n;
 }
 struct offset_by {
   int k = 0;
@@ -25,6 +32,7 @@ struct offset_by {
 }  // namespace
 
 RANKPOOL_REGISTER(twice);
+RANKPOOL_REGISTER(total_length);
 RANKPOOL_REGISTER_AS(&throws_logic, "throws_logic");
 RANKPOOL_REGISTER_TYPE(offset_by);
 
@@ -102,5 +110,25 @@ TEST(dispatch, failures_become_error_outcomes) {
   ASSERT_FALSE(garbage.ok);
   info = wire::decode_error_info(garbage.payload());
   EXPECT_NE(info.message.find("could not decode the arguments of 'twice'"), std::string::npos)
+      << info.message;
+}
+
+// Found by the wire fuzzer (tests/fuzz): a string length in Boost-encoded
+// arguments sized an allocation before a byte of the string was read. The
+// worker now answers with a decoding error and allocates nothing big.
+TEST(dispatch, huge_lengths_in_boost_arguments_become_decoding_errors) {
+  std::string payload;
+  rd::save_call(payload, &total_length, std::vector<std::string>{"abc"});
+  ASSERT_TRUE(run("total_length", payload).ok);
+  const auto abc = payload.find("abc");
+  ASSERT_NE(abc, std::string::npos);
+  const std::uint64_t huge = std::uint64_t{1} << 40;  // the string's u64 length, before its bytes
+  std::memcpy(&payload[abc - 8], &huge, sizeof huge);
+  const auto out = run("total_length", payload);
+  ASSERT_FALSE(out.ok);
+  const auto info = wire::decode_error_info(out.payload());
+  EXPECT_EQ(info.type_name, "std::length_error");
+  EXPECT_NE(info.message.find("could not decode the arguments of 'total_length'"),
+            std::string::npos)
       << info.message;
 }

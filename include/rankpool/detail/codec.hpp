@@ -29,6 +29,11 @@
 
 namespace rankpool::detail {
 
+// Enums travel as their bytes (raw) or as an int (Boost); neither can check
+// that the value is one the enum can hold, since that depends on its
+// enumerators. An enum with a fixed underlying type (every enum class, or
+// `enum e : int`) holds any value of that type; one without can be given an
+// out-of-range value by a corrupt message, which is undefined behaviour.
 template <class T>
 struct is_raw : std::bool_constant<std::is_arithmetic_v<T> || std::is_enum_v<T>> {};
 template <class Tr, class A>
@@ -112,7 +117,12 @@ class raw_reader {
 
   template <class T>
   T get() {
-    if constexpr (is_scalar_raw_v<T>) {
+    if constexpr (std::is_same_v<T, bool>) {
+      // Copying any byte but 0 or 1 into a bool makes one with no valid value.
+      const auto byte = get<std::uint8_t>();
+      if (byte > 1) throw std::invalid_argument("rankpool: a bool on the wire is neither 0 nor 1");
+      return byte == 1;
+    } else if constexpr (is_scalar_raw_v<T>) {
       T value;
       std::memcpy(&value, take(sizeof value), sizeof value);
       return value;
@@ -129,7 +139,7 @@ class raw_reader {
       if constexpr (sizeof(element) == 1) {
         const auto* first = reinterpret_cast<const element*>(bytes);
         value.assign(first, first + count);  // one pass: no zero-fill before the copy
-      } else {
+      } else if (count > 0) {  // an empty vector's data() may be null, which memcpy never takes
         value.resize(static_cast<std::size_t>(count));
         std::memcpy(value.data(), bytes, static_cast<std::size_t>(count) * sizeof(element));
       }
@@ -273,7 +283,9 @@ class args_reader {
 
   args_t next() {
     args_t args;
-    std::apply([this](auto&... a) { ((a = load<std::decay_t<decltype(a)>>()), ...); }, args);
+    std::apply(
+        [this](auto&... a) { ((a = this->template load<std::decay_t<decltype(a)>>()), ...); },
+        args);
     return args;
   }
 
@@ -346,15 +358,18 @@ struct result_decoder<chunk<R>> {
     raw_reader reader(in);
     const auto count = reader.get<std::uint32_t>();
     chunk<R> c;
-    if constexpr (is_scalar_raw_v<R>) {
-      // Scalars lie back to back: one bounds check and one copy.
+    if constexpr (is_scalar_raw_v<R> && !std::is_same_v<R, bool>) {
+      // Scalars lie back to back: one bounds check and one copy (bools are
+      // read one by one, since each byte must be checked).
       if (count > reader.remaining() / sizeof(R)) {
         throw std::length_error("rankpool: a chunk claims " + std::to_string(count) +
                                 " results but its message holds fewer bytes");
       }
       c.values.resize(count);
-      std::memcpy(c.values.data(), in.data() + (in.size() - reader.remaining()),
-                  std::size_t{count} * sizeof(R));
+      if (count > 0) {  // an empty vector's data() may be null, which memcpy never takes
+        std::memcpy(c.values.data(), in.data() + (in.size() - reader.remaining()),
+                    std::size_t{count} * sizeof(R));
+      }
     } else if constexpr (is_raw_v<R>) {
       c.values.reserve(std::min<std::size_t>(count, reader.remaining()));
       for (std::uint32_t i = 0; i < count; ++i) c.values.push_back(reader.get<R>());

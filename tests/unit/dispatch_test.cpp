@@ -132,3 +132,24 @@ TEST(dispatch, huge_lengths_in_boost_arguments_become_decoding_errors) {
             std::string::npos)
       << info.message;
 }
+
+// Bytes after the last argument mean the payload is not what the callable's
+// types say: the call does not run on a misread prefix.
+TEST(dispatch, bytes_left_over_after_the_arguments_are_a_decoding_error) {
+  auto raw = payload_for(&twice, 21);
+  raw += "xy";
+  const auto raw_out = run("twice", raw);
+  ASSERT_FALSE(raw_out.ok);
+  auto info = wire::decode_error_info(raw_out.payload());
+  EXPECT_NE(info.message.find("2 bytes left over after the arguments"), std::string::npos)
+      << info.message;
+
+  std::string boost;
+  rd::save_call(boost, &total_length, std::vector<std::string>{"abc"});
+  boost += '\0';
+  const auto boost_out = run("total_length", boost);
+  ASSERT_FALSE(boost_out.ok);
+  info = wire::decode_error_info(boost_out.payload());
+  EXPECT_NE(info.message.find("1 bytes left over after the arguments"), std::string::npos)
+      << info.message;
+}

@@ -140,6 +140,7 @@ class iarchive_buffer {
   iarchive_buffer(const char* data, std::size_t size)
       : source_(data, size), ar_(source_, archive_flags) {}
   bounded_binary_iarchive& archive() { return ar_; }
+  std::size_t remaining() const noexcept { return source_.remaining(); }
 
  private:
   memory_source source_;

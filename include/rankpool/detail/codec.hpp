@@ -281,6 +281,16 @@ class args_reader {
     return f;
   }
 
+  // After the last argument list: bytes left over mean the message was not
+  // what the callable's types say (garbled, or from another build).
+  void expect_end() const {
+    const std::size_t left = raw ? raw_.remaining() : archive_->remaining();
+    if (left != 0) {
+      throw std::length_error("rankpool: " + std::to_string(left) +
+                              " bytes left over after the arguments");
+    }
+  }
+
   args_t next() {
     args_t args;
     std::apply(

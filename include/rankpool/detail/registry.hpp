@@ -46,6 +46,7 @@ void run_calls(args_reader<F>& args, Call&& call, std::string& out, std::uint32_
   for (std::uint32_t i = 0; i < count; ++i) {
     phase = call_phase::decoding;
     auto a = args.next();
+    if (i + 1 == count) args.expect_end();  // before the last call runs
     phase = call_phase::calling;
     if constexpr (std::is_void_v<R>) {
       std::apply(call, std::move(a));

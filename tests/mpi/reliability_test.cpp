@@ -235,6 +235,34 @@ TEST(bad_input, function_missing_on_the_worker_fails_that_call_naming_it_and_the
   expect_still_serves(pool);
 }
 
+TEST(bad_input, options_invalid_on_one_rank_only_throw_on_every_rank) {
+  boost::mpi::communicator world;
+  const int last = world.size() - 1;
+  rankpool::options opts;
+  if (world.rank() == last) opts.window = 0;
+  try {
+    rankpool::executor pool(world, opts);
+    ADD_FAILURE() << "rank " << last << "'s window is invalid";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_TRUE(
+        contains(e.what(), "options.window must be at least 1, got 0 (in the options of rank " +
+                               std::to_string(last) + ")"));
+  }
+  if (world.size() > 1) {
+    rankpool::options split_root;  // each rank valid alone, but they disagree
+    split_root.root = world.rank() == 0 ? 0 : last;
+    try {
+      rankpool::executor pool(world, split_root);
+      ADD_FAILURE() << "the ranks name different roots";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_TRUE(contains(
+          e.what(), "options.root differs between ranks (from 0 to " + std::to_string(last) + ")"));
+    }
+  }
+  rankpool::executor pool(world);  // nothing hung: the next pool works
+  if (pool) expect_still_serves(pool);
+}
+
 TEST(bad_input, impossible_allocations_fail_only_that_call) {
   rankpool::executor pool;
   if (!pool) return;

@@ -5,6 +5,7 @@
 // which must still run after rankpool's report), reversed (the executor runs
 // on a communicator whose ranks are MPI_COMM_WORLD's reversed, and the call
 // crashes only on world rank 0, so the report must name both ranks),
+// initializer (the executor's initializer crashes on every worker),
 // exit_ok (no crash: the control case). The root first runs a few normal
 // calls, then fatal ones, and waits; the job is expected to end meanwhile.
 #include <rankpool/rankpool.hpp>
@@ -97,19 +98,22 @@ void report(rankpool::future<int>& fatal, std::chrono::steady_clock::time_point 
 int main(int argc, char** argv) {
   boost::mpi::environment env(argc, argv, boost::mpi::threading::multiple);
   const std::string mode = argc > 1 ? argv[1] : "";
-  if (mode != "exit_ok" && call_for(mode) == nullptr) {
-    std::cerr << "usage: crash_program segfault|abort|overflow|chain|reversed|exit_ok\n";
+  if (mode != "exit_ok" && mode != "initializer" && call_for(mode) == nullptr) {
+    std::cerr
+        << "usage: crash_program segfault|abort|overflow|chain|reversed|initializer|exit_ok\n";
     return 2;
   }
   if (mode == "chain") std::signal(SIGSEGV, user_segv_handler);
   const boost::mpi::communicator world;
   // key -rank: the last world rank becomes rank 0, the executor's root.
   const auto comm = mode == "reversed" ? world.split(0, -world.rank()) : world;
-  rankpool::executor pool(comm);
+  rankpool::options opts;
+  if (mode == "initializer") opts.initializer = rankpool::initializer(crash::segfault, 0);
+  rankpool::executor pool(comm, opts);
   if (!pool) return 0;
   for (int i = 0; i < 10; ++i) pool.submit(crash::square, i).get();
   std::cout << "crash_program: root ran 10 calls" << std::endl;
-  if (mode == "exit_ok") return 0;
+  if (mode == "exit_ok" || mode == "initializer") return 0;
   // One fatal call; in reversed mode, which crashes on one worker only,
   // enough that some reach every worker.
   const int count = mode == "reversed" ? 4 * pool.max_workers() : 1;

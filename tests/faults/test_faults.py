@@ -27,6 +27,10 @@ REPORT = re.compile(
     r"rankpool: worker rank (?P<rank>\d+)(?: \(MPI_COMM_WORLD rank (?P<world>\d+)\))?"
     r" on host (?P<host>\S+) died of signal (?P<signal>SIG[A-Z]+)"
     r" while running '(?P<call>[^']+)' \(call (?P<id>\d+)\)")
+# The same for a crash in the executor's initializer (no call id).
+INIT_REPORT = re.compile(
+    r"rankpool: worker rank (?P<rank>\d+) on host \S+ died of signal SIGSEGV"
+    r" while running the initializer 'crash::segfault'\n")
 # Open MPI's own notice, for the same death (its rank is MPI_COMM_WORLD's).
 OMPI_NOTICE = re.compile(r"process rank (?P<rank>\d+) with PID \d+ on node \S+ exited on signal")
 
@@ -179,6 +183,18 @@ class CrashEndsTheJobTest(unittest.TestCase):
         self.assertEqual(report.group("rank"), str(RANKS - 1), run)
         self.assertEqual(report.group("world"), "0", run)
         self.assert_ompi_names_the_same_rank(run, 0)
+
+    def test_initializer(self):
+        run = run_job("initializer")
+        self.assertLess(run.seconds, JOB_BOUND, run)
+        self.assertNotEqual(run.returncode, 0, run)
+        self.assertEqual(run.leftovers, [], run)
+        # Every worker runs the initializer; at least one reports before the job is torn down.
+        ranks = {int(m.group("rank")) for m in INIT_REPORT.finditer(run.stderr)}
+        self.assertTrue(ranks and ranks <= set(range(1, RANKS)), run)
+        notice = OMPI_NOTICE.search(run.stderr)
+        self.assertIsNotNone(notice, run)
+        self.assertIn(int(notice.group("rank")), ranks, run)
 
     def test_control_without_a_crash(self):
         run = run_job("exit_ok")

@@ -6,12 +6,15 @@
 // on a communicator whose ranks are MPI_COMM_WORLD's reversed, and the call
 // crashes only on world rank 0, so the report must name both ranks),
 // initializer (the executor's initializer crashes on every worker),
-// exit_ok (no crash: the control case). The root first runs a few normal
-// calls, then fatal ones, and waits; the job is expected to end meanwhile.
+// stuck (a call never returns: the root gives up waiting, shuts down without
+// waiting and ends the job with MPI_Abort, the documented way out), exit_ok (no crash: the control
+// case). The root first runs a few normal calls, then fatal ones, and waits; the job is expected to
+// end meanwhile.
 #include <rankpool/rankpool.hpp>
 
 #include <boost/mpi/environment.hpp>
 
+#include <mpi.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -20,6 +23,7 @@
 #include <cstring>
 #include <iostream>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace crash {
@@ -55,6 +59,12 @@ int overflow(int depth) {
   return overflow(depth + 1) + frame[0];
 }
 
+// Never returns (sleeps until the process is killed).
+int stuck(int x) {
+  for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
+  return x;
+}
+
 }  // namespace crash
 
 RANKPOOL_REGISTER(crash::square);
@@ -62,6 +72,7 @@ RANKPOOL_REGISTER(crash::segfault);
 RANKPOOL_REGISTER(crash::segfault_on_world_rank_0);
 RANKPOOL_REGISTER(crash::abort_now);
 RANKPOOL_REGISTER(crash::overflow);
+RANKPOOL_REGISTER(crash::stuck);
 
 namespace {
 
@@ -93,14 +104,24 @@ void report(rankpool::future<int>& fatal, std::chrono::steady_clock::time_point 
   }
 }
 
+// The recipe of docs/reliability.md for a call that never returns.
+[[noreturn]] void give_up_on_a_stuck_call(rankpool::executor& pool) {
+  auto f = pool.submit(crash::stuck, 0);
+  if (f.wait_for(std::chrono::milliseconds(500)) == std::future_status::ready) std::exit(6);
+  pool.shutdown(/*wait=*/false, /*cancel_futures=*/true);
+  std::cerr << "crash_program: gave up on a stuck call; MPI_Abort" << std::endl;
+  MPI_Abort(MPI_COMM_WORLD, 3);
+  std::exit(3);  // not reached
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   boost::mpi::environment env(argc, argv, boost::mpi::threading::multiple);
   const std::string mode = argc > 1 ? argv[1] : "";
-  if (mode != "exit_ok" && mode != "initializer" && call_for(mode) == nullptr) {
-    std::cerr
-        << "usage: crash_program segfault|abort|overflow|chain|reversed|initializer|exit_ok\n";
+  if (mode != "exit_ok" && mode != "initializer" && mode != "stuck" && call_for(mode) == nullptr) {
+    std::cerr << "usage: crash_program "
+                 "segfault|abort|overflow|chain|reversed|initializer|stuck|exit_ok\n";
     return 2;
   }
   if (mode == "chain") std::signal(SIGSEGV, user_segv_handler);
@@ -114,6 +135,7 @@ int main(int argc, char** argv) {
   for (int i = 0; i < 10; ++i) pool.submit(crash::square, i).get();
   std::cout << "crash_program: root ran 10 calls" << std::endl;
   if (mode == "exit_ok" || mode == "initializer") return 0;
+  if (mode == "stuck") give_up_on_a_stuck_call(pool);
   // One fatal call; in reversed mode, which crashes on one worker only,
   // enough that some reach every worker.
   const int count = mode == "reversed" ? 4 * pool.max_workers() : 1;

@@ -196,6 +196,14 @@ class CrashEndsTheJobTest(unittest.TestCase):
         self.assertIsNotNone(notice, run)
         self.assertIn(int(notice.group("rank")), ranks, run)
 
+    def test_stuck_call_then_mpi_abort_ends_the_job(self):
+        run = run_job("stuck")
+        self.assertLess(run.seconds, JOB_BOUND, run)
+        self.assertEqual(run.returncode, 3, run)  # MPI_Abort's error code
+        self.assertEqual(run.leftovers, [], run)
+        self.assertIn("gave up on a stuck call; MPI_Abort", run.stderr, run)
+        self.assertIsNone(REPORT.search(run.stderr), run)  # SIGTERM/SIGKILL: no report
+
     def test_control_without_a_crash(self):
         run = run_job("exit_ok")
         self.assertEqual(run.returncode, 0, run)

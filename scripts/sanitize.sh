@@ -10,8 +10,9 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$repo/scripts/mpi-env.sh"
 
 targets=(rankpool_unit_tests rankpool_run_unit_tests rankpool_test_executor
-  rankpool_test_collections rankpool_test_communicators rankpool_test_driven)
-selection='^(unit|run_unit|(executor|collections|communicators|driven)\.[24]ranks)$'
+  rankpool_test_collections rankpool_test_communicators rankpool_test_driven
+  rankpool_test_reliability rankpool_test_mpi_errors)
+selection='^(unit|run_unit|(executor|collections|communicators|driven|reliability|mpi_errors)\.[24]ranks)$'
 
 run_kind() {
   local kind="$1" dir="$2"

@@ -147,7 +147,20 @@ void pass_on(int sig, siginfo_t* info, void* context) {
   }
 }
 
+// A second entry means a handler we chain to chains back to us (it was
+// installed over ours and ours was installed again later) or another
+// thread faulted meanwhile: end with the default action, no loop. (The
+// flag stays set: after one fatal signal the process is expected to die.)
+void die_by_default(int sig) {
+  struct sigaction default_action = {};
+  default_action.sa_handler = SIG_DFL;
+  sigaction(sig, &default_action, nullptr);
+  raise(sig);  // delivered when the handler returns
+}
+
 extern "C" void on_fatal_signal(int sig, siginfo_t* info, void* context) {
+  static std::atomic<bool> entered{false};
+  if (entered.exchange(true)) return die_by_default(sig);
   const int saved_errno = errno;
   if (report.active.load(std::memory_order_acquire)) write_report(sig);
   errno = saved_errno;

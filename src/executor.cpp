@@ -2,8 +2,11 @@
 
 #include "core.hpp"
 
+#include <boost/mpi/collectives/broadcast.hpp>
+
 #include <mpi.h>
 
+#include <algorithm>
 #include <climits>
 #include <stdexcept>
 #include <string>
@@ -12,8 +15,7 @@
 namespace rankpool {
 namespace {
 
-// Runs on every rank before any collective call, so bad options fail
-// everywhere instead of leaving some ranks waiting in MPI_Comm_dup.
+// This rank's options on their own.
 void validate(const options& opts, int size) {
   if (opts.window < 1) {
     throw std::invalid_argument("rankpool: options.window must be at least 1, got " +
@@ -34,6 +36,36 @@ void validate(const options& opts, int size) {
   }
 }
 
+// Collective over `comm`, before any other: options that are invalid on
+// some ranks only (or roots that differ) would otherwise let the ranks that
+// accept them wait forever in MPI_Comm_dup for those that threw. Every rank
+// throws the same std::invalid_argument instead. One small allreduce when
+// the options are fine.
+void validate_on_every_rank(const boost::mpi::communicator& comm, const options& opts) {
+  std::string error;
+  try {
+    validate(opts, comm.size());
+  } catch (const std::invalid_argument& e) {
+    error = e.what();
+  }
+  // max of {size - rank if invalid, root, -root}: the lowest invalid rank and
+  // the range of roots (clamped: an out-of-range root is already an error).
+  const int root = std::clamp(opts.root, -1, comm.size());
+  int local[3] = {error.empty() ? 0 : comm.size() - comm.rank(), root, -root};
+  int all[3] = {0, 0, 0};
+  MPI_Allreduce(local, all, 3, MPI_INT, MPI_MAX, comm);
+  if (all[0] > 0) {
+    const int first = comm.size() - all[0];
+    boost::mpi::broadcast(comm, error, first);
+    throw std::invalid_argument(error + " (in the options of rank " + std::to_string(first) + ")");
+  }
+  if (all[1] != -all[2]) {
+    throw std::invalid_argument("rankpool: options.root differs between ranks (from " +
+                                std::to_string(-all[2]) + " to " + std::to_string(all[1]) +
+                                "); pass the same options on every rank");
+  }
+}
+
 int local_thread_count(const options& opts) {
   if (opts.local_workers > 0) return opts.local_workers;
   const unsigned cores = std::thread::hardware_concurrency();
@@ -49,7 +81,7 @@ executor::executor(const boost::mpi::communicator& comm, options opts) : comm_(c
     throw std::logic_error(
         "rankpool: MPI is not initialized; create a boost::mpi::environment before the executor");
   }
-  validate(opts, comm.size());
+  validate_on_every_rank(comm, opts);
   if (comm.size() == 1) {
     max_workers_ = local_thread_count(opts);
     core_ = detail::make_local_core(opts, max_workers_);

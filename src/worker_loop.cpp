@@ -1,8 +1,10 @@
 // The worker loop: probe -> receive -> decode -> call -> encode -> send,
 // until the root sends stop. Every failure inside a call becomes an error
-// result for that call; the worker keeps serving.
+// result for that call; the worker keeps serving. A call that kills the
+// process instead (a signal) is named on stderr by the crash_reporter.
 #include "codec.hpp"
 #include "core.hpp"
+#include "crash_report.hpp"
 #include "rankpool/detail/backoff.hpp"
 #include "timer_slack.hpp"
 #include "transport.hpp"
@@ -12,6 +14,12 @@
 namespace rankpool::detail {
 namespace {
 
+int world_rank() {
+  int rank = -1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  return rank;
+}
+
 class worker {
  public:
   worker(const boost::mpi::communicator& comm, const options& opts)
@@ -19,14 +27,15 @@ class worker {
         root_(opts.root),
         max_part_(opts.max_message_bytes),
         inbox_(comm_),
-        replies_(comm_, max_part_) {
-    site_.rank = comm_.rank();
-    site_.host = this_host();
-  }
+        replies_(comm_, max_part_),
+        site_{comm_.rank(), this_host()},
+        crash_reporter_(site_.rank, world_rank(), site_.host) {}
 
   // Returns false (after telling the root) if the initializer threw.
   bool initialize(const rankpool::initializer& init) {
+    if (init) crash_reporter_.call_started(init.name(), 0);
     const auto error = run_initializer(init, site_);
+    crash_reporter_.call_finished();
     if (!error) return true;
     send_blocking(comm_, root_, wire::init_failed_tag, *error, max_part_);
     return false;
@@ -67,7 +76,9 @@ class worker {
         // Results go out without waiting for each send to complete: MPI
         // completes it once the root has taken the message.
         std::string reply = replies_.spare();
+        crash_reporter_.call_started(call.name, call.id);
         run_call(call, site_, reply);
+        crash_reporter_.call_finished();
         replies_.send(root_, wire::result_tag, std::move(reply));
       }
     } catch (const wire::decode_error& e) {
@@ -80,8 +91,9 @@ class worker {
   int root_;
   std::size_t max_part_;
   inbox inbox_;
-  call_site site_;
   outbox replies_;
+  call_site site_;
+  crash_reporter crash_reporter_;
 };
 
 }  // namespace

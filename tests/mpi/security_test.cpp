@@ -207,9 +207,10 @@ TEST(security, the_executor_opens_no_listening_sockets) {
 // data, and the canary call runs only when named exactly.
 class fake_root {
  public:
-  // The same collective as the executor's constructor on the workers.
+  // The same collectives as the executor's constructor on the workers: the
+  // options agreement (default options: valid, root 0), then the duplicate.
   explicit fake_root(const boost::mpi::communicator& world)
-      : own_(world, boost::mpi::comm_duplicate) {}
+      : own_(agree_on_default_options(world), boost::mpi::comm_duplicate) {}
   ~fake_root() {
     for (int r = 1; r < own_.size(); ++r) MPI_Send(nullptr, 0, MPI_BYTE, r, wire::stop_tag, own_);
   }
@@ -243,6 +244,14 @@ class fake_root {
   }
 
  private:
+  static const boost::mpi::communicator& agree_on_default_options(
+      const boost::mpi::communicator& world) {
+    int local[3] = {0, 0, 0};  // {no error, root 0, -root 0}: see validate_on_every_rank
+    int all[3] = {0, 0, 0};
+    MPI_Allreduce(local, all, 3, MPI_INT, MPI_MAX, world);
+    return world;
+  }
+
   boost::mpi::communicator own_;
   std::uint64_t next_id_ = 1;
 };

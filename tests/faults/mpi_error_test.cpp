@@ -1,0 +1,114 @@
+// What the root does when the MPI library reports a failure on the
+// executor's communicator (which has MPI_ERRORS_RETURN). Open MPI 4.1 never
+// reports a dead peer this way (docs/reliability.md), so the failure is
+// injected: this binary interposes MPI_Improbe through the MPI profiling
+// interface, and the root's probes fail while `fail_probes` is set, as they
+// would under an MPI that reports process failures (e.g. ULFM's
+// MPI_ERR_PROC_FAILED).
+#include "codec.hpp"
+#include "mpi/test_calls.hpp"
+
+#include <gtest/gtest.h>
+
+#include <mpi.h>
+
+#include <atomic>
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace std::chrono_literals;
+
+namespace {
+
+std::atomic<bool> fail_probes{false};
+
+}  // namespace
+
+// Every MPI_Improbe of this process (the executor's inbox uses it) comes here.
+extern "C" int MPI_Improbe(int source, int tag, MPI_Comm comm, int* flag, MPI_Message* message,
+                           MPI_Status* status) {
+  if (fail_probes.load(std::memory_order_relaxed)) return MPI_ERR_OTHER;
+  return PMPI_Improbe(source, tag, comm, flag, message, status);
+}
+
+namespace {
+
+template <class T>
+bool becomes_running(const rankpool::future<T>& f) {
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (!f.running() && !f.done() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(1ms);
+  }
+  return f.running();
+}
+
+template <class T>
+std::string broken_reason(const rankpool::future<T>& f) {
+  try {
+    f.get();
+  } catch (const rankpool::broken_executor& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    return std::string("not broken_executor: ") + e.what();
+  }
+  return "no error";
+}
+
+// The broken pool never sends its workers the stop message, nor reads the
+// results of the calls they were running: the test does both, so that the
+// workers leave the worker loop and no message is left in flight when the
+// communicator is freed (Open MPI reuses its context id for a later one).
+void release_workers(const rankpool::executor& pool, int running_per_worker) {
+  const auto* comm = rankpool::detail::executor_access::private_comm(pool);
+  for (int w = 0; w < comm->size(); ++w) {
+    if (w == comm->rank()) continue;
+    comm->send(w, rankpool::detail::wire::stop_tag);
+    for (int i = 0; i < running_per_worker; ++i) {
+      MPI_Status status;
+      MPI_Probe(w, rankpool::detail::wire::result_tag, *comm, &status);
+      int count = 0;
+      MPI_Get_count(&status, MPI_BYTE, &count);
+      std::string result(static_cast<std::size_t>(count), '\0');
+      MPI_Recv(result.data(), count, MPI_BYTE, w, rankpool::detail::wire::result_tag, *comm,
+               MPI_STATUS_IGNORE);
+    }
+  }
+}
+
+}  // namespace
+
+TEST(mpi_errors, reported_failure_fails_lost_calls_with_broken_executor_and_later_submits_fast) {
+  boost::mpi::communicator world;
+  rankpool::options opts;
+  opts.window = 1;  // so that some calls stay queued on the root
+  rankpool::executor pool(world, opts);
+  if (!pool) return;
+  if (world.size() == 1) GTEST_SKIP() << "one rank runs calls on threads, without MPI";
+  std::vector<rankpool::future<int>> running;
+  for (int i = 0; i < pool.max_workers(); ++i) running.push_back(pool.submit(calls::sleep_ms, 300));
+  for (auto& f : running) ASSERT_TRUE(becomes_running(f));
+  std::vector<rankpool::future<int>> queued;
+  for (int i = 0; i < 5; ++i) queued.push_back(pool.submit(calls::square, i));
+
+  fail_probes = true;
+  for (auto& f : running) {
+    const std::string why = broken_reason(f);
+    EXPECT_NE(why.find("rankpool: MPI_Improbe failed: "), std::string::npos) << why;
+  }
+  for (auto& f : queued) EXPECT_NE(broken_reason(f).find("MPI_Improbe failed"), std::string::npos);
+  fail_probes = false;  // the root's loop has ended: nothing probes any more
+
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_THROW(pool.submit(calls::square, 1), rankpool::broken_executor);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+  release_workers(pool, 1);
+}
+
+TEST(mpi_errors, the_job_goes_on_after_a_broken_pool) {
+  rankpool::executor pool;
+  if (pool) {
+    EXPECT_EQ(pool.submit(calls::square, 9).get(), 81);
+  }
+}

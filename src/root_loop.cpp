@@ -146,11 +146,16 @@ class mpi_core final : public executor_core {
     }
   }
 
+  // Each MPI call that finds nothing runs a round of MPI progress (and, when
+  // ranks outnumber cores, a sched_yield): a step that received a result
+  // makes no further probe or test, so a busy root spends its time on
+  // results and calls rather than on empty polls. Sends are checked for
+  // completion when nothing arrived.
   bool step() {
     try {
-      bool busy = receive();
-      busy = dispatch() || busy;
-      busy = outbox_.poll() || busy;
+      const bool received = receive_one();
+      bool busy = dispatch() || received;
+      if (!received) busy = outbox_.poll() || busy;
       busy = stop_workers_when_done() || busy;
       if (busy) busy_steps_.fetch_add(1, std::memory_order_relaxed);
       return busy;
@@ -162,15 +167,14 @@ class mpi_core final : public executor_core {
     }
   }
 
-  bool receive() {
-    bool any = false;
-    for (int i = 0; i < 64; ++i) {  // bounded, so dispatch keeps up with a flood of results
-      auto m = inbox_.try_receive();
-      if (!m) break;
-      any = true;
-      handle(*m);
-    }
-    return any;
+  // A result lands in the buffer of a call item whose send completed (warm
+  // memory, no allocation), and the state of its call keeps it.
+  bool receive_one() {
+    if (received_.data.capacity() == 0) received_.data = outbox_.spare();
+    if (!inbox_.try_receive(received_, MPI_ANY_SOURCE)) return false;
+    handle(received_);
+    received_.data = std::string();  // moved into a state, or dropped
+    return true;
   }
 
   void handle(message& m) {
@@ -307,6 +311,7 @@ class mpi_core final : public executor_core {
   std::vector<int> workers_;
   outbox outbox_;
   inbox inbox_;
+  message received_;
   // Owned by whoever runs step(): the loop thread, or the holder of drive_mutex_.
   std::vector<call_ring> in_flight_;  // per rank, in the order the calls were sent
   std::vector<std::shared_ptr<state_base>>

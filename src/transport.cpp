@@ -70,15 +70,16 @@ bool outbox::test(pending_send& s) {
 }
 
 bool outbox::poll() {
-  // Sends mostly complete in order; one that finishes behind an unfinished
-  // one keeps its buffer until the sends before it are done too.
+  // Only the oldest sends are tested, up to the first unfinished one: sends
+  // to one rank complete in order, and every MPI_Test that finds nothing
+  // costs a round of MPI progress (with a sched_yield when oversubscribed).
+  // A later send that is done already waits a little longer for its buffer
+  // to be recycled, which costs nothing.
   bool any = false;
-  for (auto& s : sends_) {
-    if (!s.finished() && test(s)) any = true;
-  }
-  while (!sends_.empty() && sends_.front().finished()) {
+  while (!sends_.empty() && test(sends_.front())) {
     recycle(std::move(sends_.front().data));
     sends_.pop_front();
+    any = true;
   }
   return any;
 }

@@ -46,7 +46,6 @@ class outbox {
     std::string data;
     MPI_Request last = MPI_REQUEST_NULL;  // the only request unless the message was split
     std::vector<MPI_Request> parts;       // the others of a split message
-    bool finished() const noexcept { return last == MPI_REQUEST_NULL && parts.empty(); }
   };
   bool test(pending_send& s);
 

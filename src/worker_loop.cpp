@@ -48,9 +48,8 @@ class worker {
     backoff pause(backoff::worker_spin);
     message m;  // every call lands in this one buffer
     for (;;) {
-      const bool sent = replies_.poll();
       if (!inbox_.try_receive(m, root_)) {
-        if (!sent) pause.pause();
+        pause.pause();
         continue;
       }
       pause.reset();
@@ -75,6 +74,7 @@ class worker {
         const auto call = reader.next_call();
         // Results go out without waiting for each send to complete: MPI
         // completes it once the root has taken the message.
+        replies_.poll();  // recycles the buffers of results the root has taken
         std::string reply = replies_.spare();
         crash_reporter_.call_started(call.name, call.id);
         run_call(call, site_, reply);

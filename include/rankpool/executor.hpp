@@ -162,7 +162,14 @@ class executor {
   // f(x) for each x of `inputs`, `chunksize` inputs per message to a worker.
   template <class F, class Range>
   map_result<detail::result_of_t<F>> map(F&& f, const Range& inputs, std::size_t chunksize = 1) {
-    return map_impl(f, inputs, chunksize, [](auto& out, const auto& x) { out.add(x); });
+    using fn = std::decay_t<F>;
+    if constexpr (detail::bulk_inputs_v<fn, Range>) {
+      // Contiguous inputs of the parameter's own arithmetic type: a chunk's
+      // arguments are its inputs' bytes, copied at once.
+      return map_impl(f, inputs, chunksize, detail::bulk_save{});
+    } else {
+      return map_impl(f, inputs, chunksize, [](auto& out, const auto& x) { out.add(x); });
+    }
   }
 
   // std::apply(f, t) for each tuple (or pair) t of `inputs`.
@@ -214,7 +221,14 @@ class executor {
       const auto length_at = detail::wire::begin_call(item, name, detail::wire::chunk_flag, 1);
       {
         detail::args_writer<fn> out(item, static_cast<const fn&>(f));
-        for (; it != last && count < chunksize; ++it, ++count) save_one(out, *it);
+        if constexpr (std::is_same_v<Save, detail::bulk_save>) {
+          count = static_cast<std::uint32_t>(
+              std::min<std::size_t>(chunksize, static_cast<std::size_t>(last - it)));
+          out.add_scalars(&*it, count);
+          it += count;
+        } else {
+          for (; it != last && count < chunksize; ++it, ++count) save_one(out, *it);
+        }
       }
       detail::wire::end_call(item, length_at);
       detail::wire::set_call_count(item, count);

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cstring>
 #include <list>
 #include <random>
@@ -271,4 +272,44 @@ TEST(framing, call_items_built_in_place) {
   EXPECT_EQ(call.name, "f");
   EXPECT_EQ(call.payload, "args");
   EXPECT_EQ(wire::call_id(item), 99u);
+}
+
+namespace {
+int twice_int(int x) {
+  return 2 * x;
+}
+double half(const double& x) {
+  return x / 2;
+}
+long widen(long x) {
+  return x;
+}
+bool negate(bool b) {
+  return !b;
+}
+}  // namespace
+
+// map() copies contiguous inputs of the parameter's own scalar type at once.
+static_assert(rd::bulk_inputs_v<decltype(&twice_int), std::vector<int>>);
+static_assert(rd::bulk_inputs_v<decltype(&half), std::vector<double>>);
+static_assert(rd::bulk_inputs_v<decltype(&twice_int), std::array<int, 3>>);
+static_assert(!rd::bulk_inputs_v<decltype(&widen), std::vector<int>>);  // converted one by one
+static_assert(!rd::bulk_inputs_v<decltype(&twice_int), std::list<int>>);
+static_assert(!rd::bulk_inputs_v<decltype(&negate), std::vector<char>>);
+
+TEST(value_codec, bulk_inputs_encode_as_one_argument_list_each) {
+  const std::vector<int> inputs = {1, -2, 300000, 4};
+  std::string one_by_one, bulk;
+  {
+    rd::args_writer<decltype(&twice_int)> out(one_by_one, &twice_int);
+    for (int x : inputs) out.add(x);
+  }
+  {
+    rd::args_writer<decltype(&twice_int)> out(bulk, &twice_int);
+    out.add_scalars(inputs.data(), inputs.size());
+  }
+  EXPECT_EQ(bulk, one_by_one);
+  rd::args_reader<decltype(&twice_int)> reader(bulk);
+  for (int x : inputs) EXPECT_EQ(std::get<0>(reader.next()), x);
+  reader.expect_end();
 }

@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <iterator>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -68,6 +69,9 @@ class raw_writer {
       return sizeof(std::uint64_t) + value.size() * sizeof(typename T::value_type);
     }
   }
+
+  // Bytes as they are: raw values laid out back to back.
+  void put_bytes(const void* data, std::size_t size) { append(data, size); }
 
   template <class T>
   void put(const T& value) {
@@ -198,6 +202,13 @@ class args_writer {
 
   // The bytes add(args...) will append when they are known without encoding
   // (raw arguments already of their parameter types), else 0.
+  // n argument lists of one scalar each, the callable's only parameter
+  // type, as their bytes (what n add() calls would write): see bulk_inputs_v.
+  template <class T>
+  void add_scalars(const T* values, std::size_t n) {
+    raw_->put_bytes(values, n * sizeof(T));
+  }
+
   template <class... A>
   static std::size_t size_hint(const A&... args) {
     return size_hint_as(static_cast<typename traits::params*>(nullptr), args...);
@@ -256,6 +267,34 @@ class args_writer {
   std::optional<raw_writer> raw_;  // one of the two, by the callable's type
   std::optional<oarchive_buffer> archive_;
 };
+
+// map() of a function whose one parameter is a raw scalar type (not bool)
+// over a contiguous range of exactly that type (std::vector, std::array, C
+// array): a chunk's arguments are then the inputs' bytes, copied at once.
+template <class F, class Range, class = void>
+struct bulk_inputs : std::false_type {};
+template <class F, class Range>
+struct bulk_inputs<F, Range,
+                   std::void_t<decltype(std::data(std::declval<const Range&>())),
+                               decltype(std::size(std::declval<const Range&>()))>> {
+  using params = typename callable_traits<F>::params;
+  using element =
+      std::remove_cv_t<std::remove_pointer_t<decltype(std::data(std::declval<const Range&>()))>>;
+  static constexpr bool value = [] {
+    if constexpr (raw_arguments_v<F> && std::tuple_size_v<params> == 1) {
+      using P = std::decay_t<std::tuple_element_t<0, params>>;
+      using iterator = decltype(std::begin(std::declval<const Range&>()));
+      return std::is_same_v<P, element> && is_scalar_raw_v<P> && !std::is_same_v<P, bool> &&
+             std::is_base_of_v<std::random_access_iterator_tag,
+                               typename std::iterator_traits<iterator>::iterator_category>;
+    } else {
+      return false;
+    }
+  }();
+};
+template <class F, class Range>
+inline constexpr bool bulk_inputs_v = bulk_inputs<F, Range>::value;
+struct bulk_save {};  // map_impl's marker for the bulk path
 
 template <class F, class... A>
 void save_call(std::string& out, const F& f, A&&... args) {

@@ -3,7 +3,21 @@
 #include "codec.hpp"
 #include "rankpool/errors.hpp"
 
+#include <atomic>
+
 namespace rankpool::detail {
+namespace {
+
+// Call ids are unique in the process, not per executor: a result that
+// outlives its executor (a broken pool's workers answering after its
+// communicator was freed; Open MPI reuses the context id for the next
+// duplicate) can then never be taken for a call of a later executor.
+std::uint64_t next_call_id() noexcept {
+  static std::atomic<std::uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+
+}  // namespace
 
 void executor_core::submit(std::shared_ptr<state_base> state, std::string item) {
   bool sleeping = false;
@@ -11,7 +25,7 @@ void executor_core::submit(std::shared_ptr<state_base> state, std::string item) 
     std::lock_guard<std::mutex> lock(mutex_);
     if (!broken_.empty()) throw broken_executor(broken_);
     if (shutting_down_) throw std::runtime_error("rankpool: cannot submit after shutdown()");
-    wire::set_call_id(item, next_id_++);
+    wire::set_call_id(item, next_call_id());
     state->call_item() = std::move(item);
     pending_.push_back(std::move(state));
     sleeping = sleepers_ > 0;

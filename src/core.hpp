@@ -52,7 +52,6 @@ class executor_core : public driver {
   std::deque<std::shared_ptr<state_base>> pending_;
   bool shutting_down_ = false;
   std::string broken_;  // non-empty once the pool cannot run calls; says why
-  std::uint64_t next_id_ = 1;
 };
 
 std::shared_ptr<executor_core> make_local_core(const options& opts, int threads);

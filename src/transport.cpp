@@ -84,10 +84,12 @@ bool outbox::poll() {
   return any;
 }
 
-// Large buffers go to the shared pool; a few small ones stay for spare().
+// Large buffers go to the shared pool (or, with keep_large_, the largest
+// stays here); a few small ones stay for spare().
 void outbox::recycle(std::string&& buffer) {
   constexpr std::size_t max_spares = 8;
   if (buffer.capacity() >= pooled_buffer_min) {
+    if (keep_large_ && buffer.capacity() > large_spare_.capacity()) std::swap(buffer, large_spare_);
     release_buffer(std::move(buffer));
   } else if (spares_.size() < max_spares) {
     spares_.push_back(std::move(buffer));
@@ -96,11 +98,14 @@ void outbox::recycle(std::string&& buffer) {
 
 std::string outbox::spare() {
   std::string out;
-  if (!spares_.empty()) {
+  if (large_spare_.capacity() >= pooled_buffer_min) {
+    out = std::move(large_spare_);
+    large_spare_ = std::string();
+  } else if (!spares_.empty()) {
     out = std::move(spares_.back());
     spares_.pop_back();
-    out.clear();
   }
+  out.clear();
   return out;
 }
 

@@ -28,7 +28,10 @@ void check_mpi(int rc, const char* what);
 
 class outbox {
  public:
-  outbox(MPI_Comm comm, std::size_t max_part) : comm_(comm), max_part_(max_part) {}
+  // keep_large: spare() also hands out the largest buffer sent so far (a
+  // worker whose calls return large results encodes each into warm memory).
+  outbox(MPI_Comm comm, std::size_t max_part, bool keep_large = false)
+      : comm_(comm), max_part_(max_part), keep_large_(keep_large) {}
   outbox(const outbox&) = delete;
   outbox& operator=(const outbox&) = delete;
   ~outbox();
@@ -38,8 +41,11 @@ class outbox {
   bool poll();
   bool empty() const noexcept { return sends_.empty(); }
   // An empty string, with the capacity of a completed send's buffer when
-  // one is at hand: a worker encodes each result into a recycled buffer.
+  // one is at hand (the large one first, with keep_large): a worker encodes
+  // each result into a recycled buffer.
   std::string spare();
+  // Offers a buffer no send uses any more for spare() (or to the pool).
+  void recycle(std::string&& buffer);
 
  private:
   struct pending_send {
@@ -49,11 +55,11 @@ class outbox {
   };
   bool test(pending_send& s);
 
-  void recycle(std::string&& buffer);
-
   MPI_Comm comm_;
   std::size_t max_part_;
+  bool keep_large_;
   std::vector<std::string> spares_;  // small buffers of completed sends, for spare()
+  std::string large_spare_;          // with keep_large_: the largest one
   // A deque: its elements never move as sends are added at the back and
   // retired from the front (a string's bytes may live inside it), and it
   // allocates once per several sends rather than once per send.

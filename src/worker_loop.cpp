@@ -27,7 +27,7 @@ class worker {
         root_(opts.root),
         max_part_(opts.max_message_bytes),
         inbox_(comm_),
-        replies_(comm_, max_part_),
+        replies_(comm_, max_part_, /*keep_large=*/true),
         site_{comm_.rank(), this_host()},
         crash_reporter_(site_.rank, world_rank(), site_.host) {}
 
@@ -72,19 +72,32 @@ class worker {
     try {
       while (!reader.empty()) {
         const auto call = reader.next_call();
-        // Results go out without waiting for each send to complete: MPI
-        // completes it once the root has taken the message.
         replies_.poll();  // recycles the buffers of results the root has taken
         std::string reply = replies_.spare();
         crash_reporter_.call_started(call.name, call.id);
         run_call(call, site_, reply);
         crash_reporter_.call_finished();
-        replies_.send(root_, wire::result_tag, std::move(reply));
+        send_reply(std::move(reply));
       }
     } catch (const wire::decode_error& e) {
       std::cerr << "rankpool: worker rank " << site_.rank << " dropped an undecodable message of "
                 << data.size() << " bytes from the root: " << e.what() << '\n';
     }
+  }
+
+  // A small result goes out without waiting for its send to complete (MPI
+  // completes it once the root has taken the message). A large one is sent
+  // by a blocking send: its transfer then progresses while this worker
+  // waits in MPI, rather than only when the idle loop next polls (which
+  // backs off to sleeps within a millisecond).
+  void send_reply(std::string reply) {
+    constexpr std::size_t large_reply = 64 * 1024;
+    if (reply.size() < large_reply) {
+      replies_.send(root_, wire::result_tag, std::move(reply));
+      return;
+    }
+    send_blocking(comm_, root_, wire::result_tag, reply, max_part_);
+    replies_.recycle(std::move(reply));
   }
 
   const boost::mpi::communicator& comm_;

@@ -50,7 +50,9 @@ class future {
   std::exception_ptr exception() const { return checked().exception(); }
 
   // fn(future<T>) is called exactly once when the call ends, on the thread
-  // that ends it, or at once here if it already has.
+  // that ends it, or at once here if it already has. That thread is usually
+  // the executor's management loop: fn may submit more work, but must not
+  // wait on another future of the same executor (the loop would wait on itself).
   template <class F>
   void add_done_callback(F fn) const {
     static_assert(std::is_invocable_v<F&, const future<T>&>,

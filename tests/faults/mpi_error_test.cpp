@@ -36,15 +36,6 @@ extern "C" int MPI_Improbe(int source, int tag, MPI_Comm comm, int* flag, MPI_Me
 namespace {
 
 template <class T>
-bool becomes_running(const rankpool::future<T>& f) {
-  const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (!f.running() && !f.done() && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(1ms);
-  }
-  return f.running();
-}
-
-template <class T>
 std::string broken_reason(const rankpool::future<T>& f) {
   try {
     f.get();
@@ -88,7 +79,7 @@ TEST(mpi_errors, reported_failure_fails_lost_calls_with_broken_executor_and_late
   if (world.size() == 1) GTEST_SKIP() << "one rank runs calls on threads, without MPI";
   std::vector<rankpool::future<int>> running;
   for (int i = 0; i < pool.max_workers(); ++i) running.push_back(pool.submit(calls::sleep_ms, 300));
-  for (auto& f : running) ASSERT_TRUE(becomes_running(f));
+  for (auto& f : running) ASSERT_TRUE(test_support::becomes_running(f));
   std::vector<rankpool::future<int>> queued;
   for (int i = 0; i < 5; ++i) queued.push_back(pool.submit(calls::square, i));
 

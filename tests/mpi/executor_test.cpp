@@ -11,16 +11,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// Waits (bounded) until f is running on a worker.
-template <class T>
-bool becomes_running(const rankpool::future<T>& f) {
-  const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (!f.running() && !f.done() && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(1ms);
-  }
-  return f.running();
-}
-
 // A pool whose every worker slot can be filled with a known number of calls.
 rankpool::options one_slot_per_worker() {
   rankpool::options opts;
@@ -157,7 +147,7 @@ TEST(executor, queued_calls_can_be_cancelled_running_ones_cannot) {
   // Fill every worker slot with a slow call, then queue one more behind them.
   std::vector<rankpool::future<int>> busy;
   for (int i = 0; i < pool.max_workers(); ++i) busy.push_back(pool.submit(calls::sleep_ms, 300));
-  for (auto& f : busy) ASSERT_TRUE(becomes_running(f));
+  for (auto& f : busy) ASSERT_TRUE(test_support::becomes_running(f));
   auto queued = pool.submit(calls::square, 9);
   EXPECT_FALSE(queued.running());
   EXPECT_TRUE(queued.cancel());
@@ -177,7 +167,7 @@ TEST(executor, shutdown_with_cancel_futures_notifies_waiters) {
   if (!pool) return;
   std::vector<rankpool::future<int>> busy;
   for (int i = 0; i < pool.max_workers(); ++i) busy.push_back(pool.submit(calls::sleep_ms, 200));
-  for (auto& f : busy) ASSERT_TRUE(becomes_running(f));
+  for (auto& f : busy) ASSERT_TRUE(test_support::becomes_running(f));
   std::vector<rankpool::future<int>> queued;
   for (int i = 0; i < 20; ++i) queued.push_back(pool.submit(calls::square, i));
   // A thread already blocked on a queued future must be released by the shutdown.
@@ -198,7 +188,7 @@ TEST(executor, shutdown_without_wait_returns_before_calls_finish) {
   rankpool::executor pool(boost::mpi::communicator(), one_slot_per_worker());
   if (!pool) return;
   auto slow = pool.submit(calls::sleep_ms, 300);
-  ASSERT_TRUE(becomes_running(slow));
+  ASSERT_TRUE(test_support::becomes_running(slow));
   const auto start = std::chrono::steady_clock::now();
   pool.shutdown(false);
   EXPECT_LT(std::chrono::steady_clock::now() - start, 250ms);

@@ -134,15 +134,6 @@ void register_on_this_rank_only() {
                         &rd::invoke_function<&bad_input::root_only>);
 }
 
-template <class T>
-bool becomes_running(const rankpool::future<T>& f) {
-  const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (!f.running() && !f.done() && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(1ms);
-  }
-  return f.running();
-}
-
 // Sends stderr (fd 2, where the executor reports dropped messages) to a
 // file while alive; text() reads what arrived so far.
 class stderr_capture {
@@ -365,7 +356,7 @@ TEST(faults, never_returning_call_can_be_abandoned) {
   for (int i = 0; i < pool.max_workers(); ++i) {
     stuck.push_back(pool.submit(bad_input::wait_for_file, release));
   }
-  for (auto& f : stuck) ASSERT_TRUE(becomes_running(f));
+  for (auto& f : stuck) ASSERT_TRUE(test_support::becomes_running(f));
   std::vector<rankpool::future<int>> queued;
   for (int i = 0; i < 10; ++i) queued.push_back(pool.submit(calls::square, i));
 

@@ -5,9 +5,11 @@
 
 #include <boost/serialization/split_member.hpp>
 
+#include <chrono>
 #include <cstddef>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace calls {
@@ -68,3 +70,18 @@ struct unsavable {
 unsavable make_unsavable(int value);
 
 }  // namespace calls
+
+namespace test_support {
+
+// Waits (bounded, 10 s) until f is running on a worker; false if it never did.
+template <class T>
+bool becomes_running(const rankpool::future<T>& f) {
+  using namespace std::chrono_literals;
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (!f.running() && !f.done() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(1ms);
+  }
+  return f.running();
+}
+
+}  // namespace test_support

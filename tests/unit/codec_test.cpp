@@ -313,3 +313,14 @@ TEST(value_codec, bulk_inputs_encode_as_one_argument_list_each) {
   for (int x : inputs) EXPECT_EQ(std::get<0>(reader.next()), x);
   reader.expect_end();
 }
+
+// An empty vector's data() may be null: encoding one must not hand it to
+// memcpy (UBSan reports that).
+TEST(value_codec, empty_raw_vectors_encode) {
+  std::string out;
+  rd::encode_result(out, std::vector<double>{});
+  rd::encode_result(out, std::string());
+  rd::raw_reader reader(out);
+  EXPECT_TRUE(reader.get<std::vector<double>>().empty());
+  EXPECT_TRUE(reader.get<std::string>().empty());
+}

@@ -88,6 +88,7 @@ class raw_writer {
   static constexpr std::size_t small_value = 256;
 
   void append(const void* data, std::size_t size) {
+    if (size == 0) return;     // an empty vector's data() may be null, which memcpy never takes
     if (size > small_value) {  // large: one append, no zero-filled room ahead
       out_.resize(used_);
       out_.append(static_cast<const char*>(data), size);

@@ -303,6 +303,12 @@ class mpi_core final : public executor_core {
     const auto error = std::make_exception_ptr(broken_executor(why));
     std::vector<std::shared_ptr<state_base>> lost;
     for (auto& ring : in_flight_) ring.drain(lost);
+    // Calls taken for sending when MPI failed, not yet in a ring.
+    for (auto& state : outgoing_) {
+      if (state) lost.push_back(std::move(state));
+    }
+    outgoing_.clear();
+    batches_.clear();
     in_flight_count_ = 0;
     for (auto& state : lost) state->set_exception(error);
   }

@@ -12,11 +12,13 @@ the call. The bound is generous for a noisy CI machine; a run takes ~2 s.
 
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
 import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from sessions import kill_session, session_members  # noqa: E402
 
 BINARY = None
 RANKS = 3
@@ -61,36 +63,6 @@ def _environment():
     return env
 
 
-def _session_members(sid):
-    """Live (non-zombie) processes of session sid."""
-    members = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % entry, "rb") as f:
-                data = f.read().decode("ascii", "replace")
-        except OSError:
-            continue
-        fields = data[data.rindex(")") + 2:].split()  # comm may contain spaces
-        if int(fields[3]) == sid and fields[0] not in ("Z", "X"):
-            members.append(int(entry))
-    return members
-
-
-def _kill_session(sid):
-    for _ in range(100):
-        members = _session_members(sid)
-        if not members:
-            return
-        for pid in members:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
-        time.sleep(0.05)
-
-
 class Run:
     def __init__(self, returncode, stdout, stderr, seconds, leftovers):
         self.returncode = returncode
@@ -115,18 +87,18 @@ def run_job(mode, extra_mpirun_args=()):
     try:
         out, err = proc.communicate(timeout=JOB_BOUND)
     except subprocess.TimeoutExpired:
-        _kill_session(proc.pid)
+        kill_session(proc.pid)
         out, err = proc.communicate()
         raise AssertionError("mode %s: the job did not end within %d s\n--- stderr:\n%s" % (
             mode, JOB_BOUND, err.decode("utf-8", "replace")[-3000:]))
     seconds = time.monotonic() - started
     leftovers = []
     for _ in range(40):  # a rank that is just exiting gets a moment
-        leftovers = _session_members(proc.pid)
+        leftovers = session_members(proc.pid)
         if not leftovers:
             break
         time.sleep(0.05)
-    _kill_session(proc.pid)  # nothing of this run may linger into the next test
+    kill_session(proc.pid)  # nothing of this run may linger into the next test
     sys.stderr.write("[%s: exit %s after %.2f s] " % (mode, proc.returncode, seconds))
     return Run(proc.returncode, out.decode("utf-8", "replace"),
                err.decode("utf-8", "replace"), seconds, leftovers)

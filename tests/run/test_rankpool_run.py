@@ -23,6 +23,9 @@ import tempfile
 import time
 import unittest
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from sessions import all_pids, kill_session, proc_stat, session_members  # noqa: E402
+
 BINARY = None
 RANKS = 1
 RUN_TIMEOUT = 60  # seconds, for every subprocess
@@ -78,50 +81,6 @@ def farm_environment():
 
 # ---------------------------------------------------------------- processes
 
-def _proc_stat(pid):
-    """(state, session id) of a process, or None if it is gone."""
-    try:
-        with open("/proc/%d/stat" % pid, "rb") as f:
-            data = f.read().decode("ascii", "replace")
-    except OSError:
-        return None
-    # pid (comm) state ppid pgrp session ...; comm may contain spaces or ')'.
-    fields = data[data.rindex(")") + 2:].split()
-    return fields[0], int(fields[3])
-
-
-def _all_pids():
-    return [int(d) for d in os.listdir("/proc") if d.isdigit()]
-
-
-def session_members(sid):
-    """Live (non-zombie) processes of session sid."""
-    members = []
-    for pid in _all_pids():
-        st = _proc_stat(pid)
-        if st is not None and st[1] == sid and st[0] not in ("Z", "X"):
-            members.append(pid)
-    return members
-
-
-def kill_session(sid, deadline_seconds=10.0):
-    """SIGKILLs every process of session sid, repeating until none is left:
-    a process forked while we were scanning escapes one pass, not the next."""
-    deadline = time.monotonic() + deadline_seconds
-    while True:
-        members = session_members(sid)
-        if not members:
-            return
-        for pid in members:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
-        if time.monotonic() > deadline:
-            raise AssertionError("session %d survives SIGKILL: %s" % (sid, members))
-        time.sleep(0.01)
-
-
 def _cmdline(pid):
     try:
         with open("/proc/%d/cmdline" % pid, "rb") as f:
@@ -133,11 +92,11 @@ def _cmdline(pid):
 def processes_with(marker):
     """Live processes whose command line contains marker."""
     found = []
-    for pid in _all_pids():
+    for pid in all_pids():
         if pid == os.getpid():
             continue
         cmdline = _cmdline(pid)
-        st = _proc_stat(pid)
+        st = proc_stat(pid)
         if marker in cmdline and st is not None and st[0] not in ("Z", "X"):
             found.append((pid, cmdline))
     return found

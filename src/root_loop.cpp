@@ -167,13 +167,10 @@ class mpi_core final : public executor_core {
     }
   }
 
-  // A result lands in the buffer of a call item whose send completed (warm
-  // memory, no allocation), and the state of its call keeps it.
   bool receive_one() {
-    if (received_.data.capacity() == 0) received_.data = outbox_.spare();
-    if (!inbox_.try_receive(received_, MPI_ANY_SOURCE)) return false;
-    handle(received_);
-    received_.data = std::string();  // moved into a state, or dropped
+    auto m = inbox_.try_receive();
+    if (!m) return false;
+    handle(*m);
     return true;
   }
 
@@ -317,7 +314,6 @@ class mpi_core final : public executor_core {
   std::vector<int> workers_;
   outbox outbox_;
   inbox inbox_;
-  message received_;
   // Owned by whoever runs step(): the loop thread, or the holder of drive_mutex_.
   std::vector<call_ring> in_flight_;  // per rank, in the order the calls were sent
   std::vector<std::shared_ptr<state_base>>

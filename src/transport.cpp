@@ -84,14 +84,15 @@ bool outbox::poll() {
   return any;
 }
 
-// Large buffers go to the shared pool (or, with keep_large_, the largest
-// stays here); a few small ones stay for spare().
+// Large buffers go to the shared pool, small ones are freed; with
+// keep_buffers_, the largest and a few small ones stay for spare().
 void outbox::recycle(std::string&& buffer) {
   constexpr std::size_t max_spares = 8;
   if (buffer.capacity() >= pooled_buffer_min) {
-    if (keep_large_ && buffer.capacity() > large_spare_.capacity()) std::swap(buffer, large_spare_);
+    if (keep_buffers_ && buffer.capacity() > large_spare_.capacity())
+      std::swap(buffer, large_spare_);
     release_buffer(std::move(buffer));
-  } else if (spares_.size() < max_spares) {
+  } else if (keep_buffers_ && spares_.size() < max_spares) {
     spares_.push_back(std::move(buffer));
   }
 }

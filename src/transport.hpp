@@ -28,10 +28,11 @@ void check_mpi(int rc, const char* what);
 
 class outbox {
  public:
-  // keep_large: spare() also hands out the largest buffer sent so far (a
-  // worker whose calls return large results encodes each into warm memory).
-  outbox(MPI_Comm comm, std::size_t max_part, bool keep_large = false)
-      : comm_(comm), max_part_(max_part), keep_large_(keep_large) {}
+  // keep_buffers: completed sends' buffers stay for spare() (a worker
+  // encodes each result into the buffer of an earlier one); otherwise large
+  // ones go back to the shared pool and small ones are freed.
+  outbox(MPI_Comm comm, std::size_t max_part, bool keep_buffers = false)
+      : comm_(comm), max_part_(max_part), keep_buffers_(keep_buffers) {}
   outbox(const outbox&) = delete;
   outbox& operator=(const outbox&) = delete;
   ~outbox();
@@ -41,8 +42,7 @@ class outbox {
   bool poll();
   bool empty() const noexcept { return sends_.empty(); }
   // An empty string, with the capacity of a completed send's buffer when
-  // one is at hand (the large one first, with keep_large): a worker encodes
-  // each result into a recycled buffer.
+  // one is kept (the largest first).
   std::string spare();
   // Offers a buffer no send uses any more for spare() (or to the pool).
   void recycle(std::string&& buffer);
@@ -57,9 +57,9 @@ class outbox {
 
   MPI_Comm comm_;
   std::size_t max_part_;
-  bool keep_large_;
-  std::vector<std::string> spares_;  // small buffers of completed sends, for spare()
-  std::string large_spare_;          // with keep_large_: the largest one
+  bool keep_buffers_;
+  std::vector<std::string> spares_;  // with keep_buffers_: a few small buffers of completed sends
+  std::string large_spare_;          // and the largest one
   // A deque: its elements never move as sends are added at the back and
   // retired from the front (a string's bytes may live inside it), and it
   // allocates once per several sends rather than once per send.

@@ -27,7 +27,7 @@ class worker {
         root_(opts.root),
         max_part_(opts.max_message_bytes),
         inbox_(comm_),
-        replies_(comm_, max_part_, /*keep_large=*/true),
+        replies_(comm_, max_part_, /*keep_buffers=*/true),
         site_{comm_.rank(), this_host()},
         crash_reporter_(site_.rank, world_rank(), site_.host) {}
 

@@ -1,10 +1,10 @@
 // What the root does when the MPI library reports a failure on the
 // executor's communicator (which has MPI_ERRORS_RETURN). Open MPI 4.1 never
 // reports a dead peer this way (docs/reliability.md), so the failure is
-// injected: this binary interposes MPI_Improbe through the MPI profiling
-// interface, and the root's probes fail while `fail_probes` is set, as they
-// would under an MPI that reports process failures (e.g. ULFM's
-// MPI_ERR_PROC_FAILED).
+// injected: this binary interposes MPI_Improbe and MPI_Isend through the MPI
+// profiling interface, and the root's probes (sends) fail while
+// `fail_probes` (`fail_sends`) is set, as they would under an MPI that
+// reports process failures (e.g. ULFM's MPI_ERR_PROC_FAILED).
 #include "codec.hpp"
 #include "mpi/test_calls.hpp"
 
@@ -23,8 +23,16 @@ using namespace std::chrono_literals;
 namespace {
 
 std::atomic<bool> fail_probes{false};
+std::atomic<bool> fail_sends{false};
 
 }  // namespace
+
+// Every MPI_Isend of this process (the root's outbox uses it) comes here.
+extern "C" int MPI_Isend(const void* buffer, int count, MPI_Datatype type, int dest, int tag,
+                         MPI_Comm comm, MPI_Request* request) {
+  if (fail_sends.load(std::memory_order_relaxed)) return MPI_ERR_OTHER;
+  return PMPI_Isend(buffer, count, type, dest, tag, comm, request);
+}
 
 // Every MPI_Improbe of this process (the executor's inbox uses it) comes here.
 extern "C" int MPI_Improbe(int source, int tag, MPI_Comm comm, int* flag, MPI_Message* message,
@@ -95,6 +103,38 @@ TEST(mpi_errors, reported_failure_fails_lost_calls_with_broken_executor_and_late
   EXPECT_THROW(pool.submit(calls::square, 1), rankpool::broken_executor);
   EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
   release_workers(pool, 1);
+}
+
+// A send that fails breaks the pool too, and every call the root had taken
+// from its queue for that dispatch fails, not only those already recorded as
+// sent: the loop is held in a done callback while calls queue up for every
+// worker, so one dispatch takes several and its first send fails.
+TEST(mpi_errors, a_failed_send_fails_every_call_taken_for_it) {
+  boost::mpi::communicator world;
+  rankpool::options opts;
+  opts.window = 1;
+  rankpool::executor pool(world, opts);
+  if (!pool) return;
+  if (world.size() == 1) GTEST_SKIP() << "one rank runs calls on threads, without MPI";
+  auto first = pool.submit(calls::sleep_ms, 100);
+  std::atomic<bool> holding{false};
+  first.add_done_callback([&holding](const rankpool::future<int>&) {
+    holding = true;
+    std::this_thread::sleep_for(300ms);  // the management loop waits here
+  });
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (!holding && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
+  fail_sends = true;
+  std::vector<rankpool::future<int>> queued;
+  for (int i = 0; i < 2 * pool.max_workers(); ++i) queued.push_back(pool.submit(calls::square, i));
+  for (auto& f : queued) {
+    ASSERT_EQ(f.wait_for(10s), std::future_status::ready) << "a call was left without an outcome";
+    const std::string why = broken_reason(f);
+    EXPECT_NE(why.find("rankpool: MPI_Isend failed: "), std::string::npos) << why;
+  }
+  fail_sends = false;
+  EXPECT_THROW(pool.submit(calls::square, 1), rankpool::broken_executor);
+  release_workers(pool, 0);
 }
 
 TEST(mpi_errors, the_job_goes_on_after_a_broken_pool) {

@@ -1,5 +1,8 @@
 #include "rankpool/detail/framing.hpp"
 
+#include <sys/mman.h>
+
+#include <cstdint>
 #include <mutex>
 #include <vector>
 
@@ -42,7 +45,16 @@ std::string acquire_buffer(std::size_t capacity) {
     }
   }
   out.reserve(capacity);
+  if (capacity >= pooled_buffer_min) advise_huge_pages(out.data(), capacity);
   return out;
+}
+
+void advise_huge_pages(void* data, std::size_t bytes) noexcept {
+  constexpr std::uintptr_t huge = std::uintptr_t{2} << 20;
+  const auto start = reinterpret_cast<std::uintptr_t>(data);
+  const auto first = (start + huge - 1) & ~(huge - 1);
+  const auto last = (start + bytes) & ~(huge - 1);
+  if (last > first) madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);
 }
 
 void release_buffer(std::string&& buffer) noexcept {

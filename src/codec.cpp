@@ -41,6 +41,36 @@ void end_call(std::string& item, std::size_t length_at) {
   patch_u64(item, length_at, item.size() - length_at - 8);
 }
 
+void end_call_with_blocks(std::string& item, std::size_t length_at,
+                          const std::vector<pending_block>& blocks) {
+  end_call(item, length_at);
+  item[8] = static_cast<char>(item[8] | blocks_flag);
+  for (const auto& b : blocks) item.append(static_cast<const char*>(b.data), b.size);
+  for (const auto& b : blocks) put<std::uint64_t>(item, b.size);
+  put<std::uint32_t>(item, static_cast<std::uint32_t>(blocks.size()));
+}
+
+bool has_blocks(std::string_view buffer) {
+  return buffer.size() > 8 && (static_cast<std::uint8_t>(buffer[8]) & blocks_flag) != 0;
+}
+
+std::size_t split_blocks(std::string_view buffer, std::vector<block_span>& blocks) {
+  blocks.clear();
+  reader tail(buffer.substr(buffer.size() - 4));
+  const std::uint32_t count = tail.u32();
+  std::size_t end = buffer.size() - 4 - std::size_t{8} * count;
+  reader sizes(buffer.substr(end, std::size_t{8} * count));
+  std::size_t total = 0;
+  for (std::uint32_t i = 0; i < count; ++i) {
+    const auto size = static_cast<std::size_t>(sizes.u64());
+    blocks.push_back({total, size});
+    total += size;
+  }
+  const std::size_t item_size = end - total;
+  for (auto& b : blocks) b.offset += item_size;
+  return item_size;
+}
+
 void set_call_id(std::string& item, std::uint64_t id) {
   patch_u64(item, 0, id);
 }
@@ -59,6 +89,12 @@ std::size_t begin_result(std::string& message, std::uint64_t id, bool ok) {
 
 void end_result(std::string& message, std::size_t length_at) {
   patch_u64(message, length_at, message.size() - length_at - 8);
+}
+
+void end_block_result(std::string& message, std::size_t length_at, std::uint64_t bytes) {
+  message[length_at - 1] = 2;  // the status byte
+  put(message, bytes);
+  end_result(message, length_at);
 }
 
 void append_call(std::string& message, const call_item& item) {
@@ -122,7 +158,10 @@ call_item reader::next_call() {
   item.count = u32();
   item.name = bytes(u32());
   item.payload = bytes(u64());
-  if (item.flags & ~chunk_flag) throw decode_error("rankpool: call item with unknown flags");
+  if ((item.flags & ~(chunk_flag | blocks_flag)) ||
+      (item.flags & chunk_flag && item.flags & blocks_flag)) {
+    throw decode_error("rankpool: call item with unknown flags");
+  }
   if (item.count == 0 || (!(item.flags & chunk_flag) && item.count != 1)) {
     throw decode_error("rankpool: call item with an invalid call count");
   }
@@ -132,10 +171,17 @@ call_item reader::next_call() {
 result_item reader::next_result() {
   result_item item;
   item.id = u64();
-  const auto ok = u8();
-  if (ok > 1) throw decode_error("rankpool: result item with an invalid status byte");
-  item.ok = ok == 1;
+  const auto status = u8();
+  if (status > 2) throw decode_error("rankpool: result item with an invalid status byte");
+  item.ok = status != 0;
+  item.block = status == 2;
   item.payload = bytes(u64());
+  if (item.block) {
+    if (item.payload.size() != 8) {
+      throw decode_error("rankpool: a result block is announced with a malformed size");
+    }
+    item.block_bytes = reader(item.payload).u64();
+  }
   return item;
 }
 

@@ -4,8 +4,18 @@
 // before anything is allocated or copied.
 //
 //   call item:   u64 id | u8 flags | u32 count | u32 name length | name | u64 payload length |
-//   payload result item: u64 id | u8 ok    | u64 payload length | payload error payload (ok = 0):
-//   str type | str message | str host | i32 rank   (str = u32 length | bytes)
+//   payload result item: u64 id | u8 status | u64 payload length | payload error payload (status
+//   0): str type | str message | str host | i32 rank   (str = u32 length | bytes)
+//
+// A call item with blocks_flag has raw arguments sent as blocks: such an
+// argument is written as its element count with block_marker set, and its
+// bytes follow as the root's next messages to that worker (arg_block_tag),
+// in argument order. Such a call travels alone in its message.
+//
+// Result status 1 is a value in the payload; status 2 a value sent as a
+// block (see block_min): the payload is its u64 byte count, and the block
+// follows as the worker's next message to the root, with block_tag (split
+// at max_message_bytes like any message).
 //
 // The payload is a Boost.Serialization binary archive: for a call the
 // function object's state (if any) then `count` argument lists; for a result
@@ -18,6 +28,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace rankpool::detail::wire {
 
@@ -28,6 +39,8 @@ enum tag : int {
   stop_tag = 3,         // root -> worker: leave the worker loop
   init_failed_tag = 4,  // worker -> root: the initializer threw (error payload)
   part_tag = 5,         // a leading part of a message split at max_message_bytes
+  block_tag = 6,        // worker -> root: a result's block, after its result item
+  arg_block_tag = 7,    // root -> worker: an argument's block, after its call's message
 };
 
 struct call_item {
@@ -42,6 +55,8 @@ struct result_item {
   std::uint64_t id = 0;
   bool ok = true;
   std::string_view payload;
+  bool block = false;             // the value follows as a block of block_bytes
+  std::uint64_t block_bytes = 0;  // (read from the payload)
 };
 
 struct error_info {
@@ -57,11 +72,22 @@ class decode_error : public std::runtime_error {
 };
 
 void append_call(std::string& message, const call_item& item);
+// A call buffer on the root (see end_call_with_blocks): whether its item has
+// blocks, and then the item's length and where each block lies after it.
+struct block_span {
+  std::size_t offset;
+  std::size_t size;
+};
+bool has_blocks(std::string_view buffer);
+std::size_t split_blocks(std::string_view buffer, std::vector<block_span>& blocks);
 void append_result(std::string& message, const result_item& item);
 // As begin_call/end_call for results: a result item whose payload is
 // appended in place; begin_result returns where its length goes.
 std::size_t begin_result(std::string& message, std::uint64_t id, bool ok);
 void end_result(std::string& message, std::size_t length_at);
+// Turns the result item begun at length_at (with nothing appended yet) into
+// one announcing a block of `bytes`, and ends it.
+void end_block_result(std::string& message, std::size_t length_at, std::uint64_t bytes);
 std::string encode_error(const error_info& error);
 // The id of the call item at the start of `item`.
 std::uint64_t call_id(std::string_view item);
@@ -77,6 +103,7 @@ class reader {
  private:
   friend error_info decode_error_info(std::string_view payload);
   friend std::uint64_t call_id(std::string_view item);
+  friend std::size_t split_blocks(std::string_view buffer, std::vector<block_span>& blocks);
   std::uint64_t u64();
   std::uint32_t u32();
   std::uint8_t u8();

@@ -54,7 +54,8 @@ const std::string& this_host() {
   return host;
 }
 
-bool run_call(const wire::call_item& item, const call_site& site, std::string& reply) {
+bool run_call(const wire::call_item& item, const call_site& site, std::string& reply,
+              call_blocks* blocks) {
   const std::string_view name = item.name;
   const callable_entry* entry = find_callable(item.name);
   if (entry == nullptr) {
@@ -67,16 +68,23 @@ bool run_call(const wire::call_item& item, const call_site& site, std::string& r
   call_phase phase = call_phase::decoding;
   try {
     const auto length_at = wire::begin_result(reply, item.id, true);
-    if (item.flags & wire::chunk_flag) raw_writer(reply).put(item.count);
-    entry->invoke(item.payload, reply, item.count, phase);
-    wire::end_result(reply, length_at);
+    const bool chunk = (item.flags & wire::chunk_flag) != 0;
+    if (chunk) raw_writer(reply).put(item.count);
+    entry->invoke(item.payload, reply, item.count, phase, chunk ? nullptr : blocks);
+    if (blocks != nullptr && blocks->result.owner) {
+      wire::end_block_result(reply, length_at, blocks->result.bytes);
+    } else {
+      wire::end_result(reply, length_at);
+    }
     return true;
   } catch (const std::exception& e) {
     reply.resize(start);  // drop the partial result
+    if (blocks != nullptr) blocks->result = {};
     return failure(item.id, demangle(typeid(e).name()),
                    describe_failure(phase, name, site, e.what()), site, reply);
   } catch (...) {
     reply.resize(start);
+    if (blocks != nullptr) blocks->result = {};
     const std::type_info* type = abi::__cxa_current_exception_type();
     const std::string type_name = type ? demangle(type->name()) : std::string("unknown");
     return failure(item.id, type_name,

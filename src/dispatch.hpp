@@ -3,6 +3,7 @@
 #pragma once
 
 #include "codec.hpp"
+#include "rankpool/detail/registry.hpp"
 #include "rankpool/options.hpp"
 
 #include <optional>
@@ -21,8 +22,12 @@ const std::string& this_host();
 // Runs the call and appends its result item to `reply` (the result written
 // in place, no copy); returns whether the call succeeded. Never throws for a
 // failing call: an unknown name, undecodable arguments, the call throwing or
-// an unserializable result become an error item.
-bool run_call(const wire::call_item& item, const call_site& site, std::string& reply);
+// an unserializable result become an error item. With `blocks` given (a
+// worker), a single call's argument blocks are received through it, and a
+// large contiguous result is moved into blocks->result with the item
+// announcing it (status 2): the caller sends that block after the reply.
+bool run_call(const wire::call_item& item, const call_site& site, std::string& reply,
+              call_blocks* blocks = nullptr);
 
 // Runs an initializer (if any) as a call; on failure returns its encoded
 // wire::error_info, to send to the root or to report locally.

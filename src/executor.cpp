@@ -92,6 +92,7 @@ executor::executor(const boost::mpi::communicator& comm, options opts) : comm_(c
   boost::mpi::communicator own(comm, boost::mpi::comm_duplicate);
   MPI_Comm_set_errhandler(own, MPI_ERRORS_RETURN);
   max_workers_ = comm.size() - 1;
+  remote_workers_ = true;
   if (comm.rank() == opts.root) {
     core_ = detail::make_mpi_core(own, opts);
     is_root_ = true;
@@ -107,6 +108,7 @@ executor& executor::operator=(executor&& other) noexcept {
     core_ = std::move(other.core_);
     is_root_ = other.is_root_;
     max_workers_ = other.max_workers_;
+    remote_workers_ = other.remote_workers_;
     other.is_root_ = false;
   }
   return *this;

@@ -195,7 +195,7 @@ class mpi_core final : public executor_core {
     try {
       wire::reader reader(m.data);
       auto result = reader.next_result();
-      if (reader.empty()) {
+      if (reader.empty() && !result.block) {
         // The usual case, one result per message: the state keeps the
         // whole message instead of a copy of the result.
         if (auto state = take_in_flight(m.source, result.id)) {
@@ -204,13 +204,51 @@ class mpi_core final : public executor_core {
         return;
       }
       for (;;) {
-        if (auto state = take_in_flight(m.source, result.id)) complete(*state, result);
+        if (result.block) {
+          complete_block(m.source, result);
+        } else if (auto state = take_in_flight(m.source, result.id)) {
+          complete(*state, result);
+        }
         if (reader.empty()) break;
         result = reader.next_result();
       }
     } catch (const wire::decode_error& e) {
       std::cerr << "rankpool: the root dropped an undecodable result message from rank " << m.source
                 << ": " << e.what() << '\n';
+    }
+  }
+
+  // A result sent as a block (see wire::block_min) goes straight into the
+  // future's value. A block nobody takes (its call failed already when the
+  // pool broke) is still received, so it cannot be mistaken for a message.
+  void complete_block(int source, const wire::result_item& result) {
+    const auto bytes = static_cast<std::size_t>(result.block_bytes);
+    auto state = take_in_flight(source, result.id);
+    char* into = nullptr;
+    std::exception_ptr error;
+    if (state) {
+      try {
+        into = static_cast<char*>(state->block_buffer(bytes));
+        if (into == nullptr) {
+          throw broken_executor("rankpool: rank " + std::to_string(source) + " sent a result of " +
+                                std::to_string(bytes) + " bytes as a block for call " +
+                                std::to_string(result.id) + ", whose result type takes none");
+        }
+      } catch (...) {
+        error = std::current_exception();  // e.g. bad_alloc: that call fails, the pool goes on
+      }
+    }
+    try {
+      receive_block(comm_, source, wire::block_tag, error ? nullptr : into, bytes);
+    } catch (...) {
+      if (state) state->set_exception(std::current_exception());
+      throw;  // the stream from that worker is out of step: the pool breaks
+    }
+    if (!state) return;
+    if (error) {
+      state->set_exception(error);
+    } else {
+      state->set_payload(std::string());
     }
   }
 
@@ -258,8 +296,24 @@ class mpi_core final : public executor_core {
   }
 
   // Sends a worker calls outgoing_[at, at + count): one call item as it is,
-  // several concatenated.
+  // several concatenated. A call with blocks goes alone, its blocks right
+  // after it, so a worker that could not read a call's blocks can drop them.
   void send_calls(int worker, std::size_t at, std::size_t count) {
+    const std::size_t end = at + count;
+    while (at < end) {
+      std::size_t run = at;
+      while (run < end && !wire::has_blocks(outgoing_[run]->call_item())) ++run;
+      if (run == at) {
+        send_with_blocks(worker, outgoing_[at]);
+        ++at;
+      } else {
+        send_items(worker, at, run - at);
+        at = run;
+      }
+    }
+  }
+
+  void send_items(int worker, std::size_t at, std::size_t count) {
     auto& ring = in_flight_[static_cast<std::size_t>(worker)];
     if (count == 1) {
       auto& state = outgoing_[at];
@@ -278,6 +332,17 @@ class mpi_core final : public executor_core {
       ring.push(wire::call_id(item), std::move(outgoing_[i]));
     }
     outbox_.send(worker, wire::call_tag, std::move(message));
+  }
+
+  // The item, then each block, from the buffer submit() filled: no copy.
+  void send_with_blocks(int worker, std::shared_ptr<state_base>& state) {
+    std::string buffer = std::move(state->call_item());
+    const std::size_t item_size = wire::split_blocks(buffer, blocks_);
+    segments_.clear();
+    segments_.push_back({0, item_size, wire::call_tag});
+    for (const auto& b : blocks_) segments_.push_back({b.offset, b.size, wire::arg_block_tag});
+    in_flight_[static_cast<std::size_t>(worker)].push(wire::call_id(buffer), std::move(state));
+    outbox_.send(worker, std::move(buffer), segments_.data(), segments_.size());
   }
 
   bool stop_workers_when_done() {
@@ -323,6 +388,8 @@ class mpi_core final : public executor_core {
     std::size_t count;
   };
   std::vector<batch> batches_;                   // likewise
+  std::vector<wire::block_span> blocks_;         // send_with_blocks()'s scratch
+  std::vector<outbox::segment> segments_;        // likewise
   std::atomic<std::size_t> in_flight_count_{0};  // raised under mutex_, for idle()'s predicate
   std::atomic<std::uint64_t> busy_steps_{0};     // steps that did something, by any thread
   std::atomic<int> drivers_{0};                  // waiting threads driving the loop now

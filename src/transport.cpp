@@ -41,17 +41,20 @@ outbox::~outbox() {
   }
 }
 
-void outbox::send(int dest, int tag, std::string data) {
+void outbox::send(int dest, std::string data, const segment* segments, std::size_t count) {
   auto& s = sends_.emplace_back();
   s.data = std::move(data);
-  for_each_part(s.data.size(), max_part_, tag, [&](std::size_t offset, std::size_t size, int t) {
-    MPI_Request request = MPI_REQUEST_NULL;
-    check_mpi(MPI_Isend(s.data.data() + offset, static_cast<int>(size), MPI_BYTE, dest, t, comm_,
-                        &request),
-              "MPI_Isend");
-    if (s.last != MPI_REQUEST_NULL) s.parts.push_back(s.last);
-    s.last = request;
-  });
+  for (std::size_t i = 0; i < count; ++i) {
+    const auto& seg = segments[i];
+    for_each_part(seg.size, max_part_, seg.tag, [&](std::size_t offset, std::size_t size, int t) {
+      MPI_Request request = MPI_REQUEST_NULL;
+      check_mpi(MPI_Isend(s.data.data() + seg.offset + offset, static_cast<int>(size), MPI_BYTE,
+                          dest, t, comm_, &request),
+                "MPI_Isend");
+      if (s.last != MPI_REQUEST_NULL) s.parts.push_back(s.last);
+      s.last = request;
+    });
+  }
 }
 
 // True once every request of `s` has completed (MPI then sets each to
@@ -110,12 +113,48 @@ std::string outbox::spare() {
   return out;
 }
 
-void send_blocking(MPI_Comm comm, int dest, int tag, const std::string& data,
+void send_blocking(MPI_Comm comm, int dest, int tag, const char* data, std::size_t size,
                    std::size_t max_part) {
-  for_each_part(data.size(), max_part, tag, [&](std::size_t offset, std::size_t size, int t) {
-    check_mpi(MPI_Send(data.data() + offset, static_cast<int>(size), MPI_BYTE, dest, t, comm),
-              "MPI_Send");
+  for_each_part(size, max_part, tag, [&](std::size_t offset, std::size_t part, int t) {
+    check_mpi(MPI_Send(data + offset, static_cast<int>(part), MPI_BYTE, dest, t, comm), "MPI_Send");
   });
+}
+
+void receive_block(MPI_Comm comm, int source, int tag, char* into, std::size_t bytes) {
+  std::size_t offset = 0;
+  std::string dropped;
+  for (;;) {
+    MPI_Message handle = MPI_MESSAGE_NULL;
+    MPI_Status status;
+    check_mpi(MPI_Mprobe(source, MPI_ANY_TAG, comm, &handle, &status), "MPI_Mprobe");
+    int count = 0;
+    check_mpi(MPI_Get_count(&status, MPI_BYTE, &count), "MPI_Get_count");
+    const auto size = static_cast<std::size_t>(count);
+    const bool part = status.MPI_TAG == wire::part_tag;
+    if ((!part && status.MPI_TAG != tag) || size > bytes - offset) {
+      // Take it off the queue first, so the error leaves nothing half-matched.
+      dropped.resize(size);
+      MPI_Mrecv(dropped.data(), count, MPI_BYTE, &handle, MPI_STATUS_IGNORE);
+      throw broken_executor("rankpool: rank " + std::to_string(source) + " announced a block of " +
+                            std::to_string(bytes) + " bytes but sent a message of " +
+                            std::to_string(size) + " bytes with tag " +
+                            std::to_string(status.MPI_TAG) + " after " + std::to_string(offset));
+    }
+    char* target = into;
+    if (target == nullptr) {
+      dropped.resize(size);
+      target = dropped.data();
+    } else {
+      target += offset;
+    }
+    check_mpi(MPI_Mrecv(target, count, MPI_BYTE, &handle, MPI_STATUS_IGNORE), "MPI_Mrecv");
+    offset += size;
+    if (!part) break;
+  }
+  if (offset != bytes) {
+    throw broken_executor("rankpool: rank " + std::to_string(source) + " announced a block of " +
+                          std::to_string(bytes) + " bytes but sent " + std::to_string(offset));
+  }
 }
 
 std::optional<message> inbox::try_receive(int source) {

@@ -37,7 +37,18 @@ class outbox {
   outbox& operator=(const outbox&) = delete;
   ~outbox();
 
-  void send(int dest, int tag, std::string data);
+  // One message of part of a buffer.
+  struct segment {
+    std::size_t offset;
+    std::size_t size;
+    int tag;
+  };
+  void send(int dest, int tag, std::string data) {
+    const segment whole{0, data.size(), tag};
+    send(dest, std::move(data), &whole, 1);
+  }
+  // Sends several segments of one buffer, in order, each its own message.
+  void send(int dest, std::string data, const segment* segments, std::size_t count);
   // Releases the buffers of completed sends; true if any completed.
   bool poll();
   bool empty() const noexcept { return sends_.empty(); }
@@ -50,8 +61,8 @@ class outbox {
  private:
   struct pending_send {
     std::string data;
-    MPI_Request last = MPI_REQUEST_NULL;  // the only request unless the message was split
-    std::vector<MPI_Request> parts;       // the others of a split message
+    MPI_Request last = MPI_REQUEST_NULL;  // the only request of one unsplit message
+    std::vector<MPI_Request> parts;       // the others (a split message, several segments)
   };
   bool test(pending_send& s);
 
@@ -67,7 +78,18 @@ class outbox {
 };
 
 // A blocking send of a whole message, split into parts like outbox::send.
-void send_blocking(MPI_Comm comm, int dest, int tag, const std::string& data, std::size_t max_part);
+void send_blocking(MPI_Comm comm, int dest, int tag, const char* data, std::size_t size,
+                   std::size_t max_part);
+inline void send_blocking(MPI_Comm comm, int dest, int tag, const std::string& data,
+                          std::size_t max_part) {
+  send_blocking(comm, dest, tag, data.data(), data.size(), max_part);
+}
+
+// Receives the block of `bytes` that `source` sends next with `tag` (split
+// into parts like any message) straight into `into`; with `into` null the
+// block is received and dropped. Throws broken_executor if what arrives is
+// not such a block.
+void receive_block(MPI_Comm comm, int source, int tag, char* into, std::size_t bytes);
 
 class inbox {
  public:

@@ -20,6 +20,25 @@ int world_rank() {
   return rank;
 }
 
+// A single call's blocks: its argument blocks are the root's next messages
+// (only if its item says it has any), its large result goes out after the reply.
+class worker_blocks final : public call_blocks {
+ public:
+  worker_blocks(MPI_Comm comm, int root, bool arguments)
+      : comm_(comm), root_(root), arguments_(arguments) {}
+  void receive(char* into, std::size_t bytes) override {
+    if (!arguments_) {
+      throw std::length_error("rankpool: an argument announces a block its call item does not");
+    }
+    receive_block(comm_, root_, wire::arg_block_tag, into, bytes);
+  }
+
+ private:
+  MPI_Comm comm_;
+  int root_;
+  bool arguments_;
+};
+
 class worker {
  public:
   worker(const boost::mpi::communicator& comm, const options& opts)
@@ -55,6 +74,9 @@ class worker {
       pause.reset();
       if (m.tag == wire::stop_tag) break;
       if (!run_calls) continue;
+      // The blocks of a call that failed before reading them (an unknown
+      // name, undecodable arguments) come after it: nobody needs them.
+      if (m.tag == wire::arg_block_tag) continue;
       if (m.tag != wire::call_tag) {
         std::cerr << "rankpool: worker rank " << site_.rank
                   << " ignored a message with unknown tag " << m.tag << '\n';
@@ -75,9 +97,16 @@ class worker {
         replies_.poll();  // recycles the buffers of results the root has taken
         std::string reply = replies_.spare();
         crash_reporter_.call_started(call.name, call.id);
-        run_call(call, site_, reply);
+        worker_blocks blocks(comm_, root_, (call.flags & wire::blocks_flag) != 0);
+        run_call(call, site_, reply, &blocks);
         crash_reporter_.call_finished();
         send_reply(std::move(reply));
+        // The block follows its result item (MPI keeps one sender's
+        // messages in order), sent from the call's own result.
+        if (const auto& block = blocks.result; block.owner) {
+          send_blocking(comm_, root_, wire::block_tag, static_cast<const char*>(block.data),
+                        block.bytes, max_part_);
+        }
       }
     } catch (const wire::decode_error& e) {
       std::cerr << "rankpool: worker rank " << site_.rank << " dropped an undecodable message of "

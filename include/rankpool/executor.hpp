@@ -150,12 +150,20 @@ class executor {
     // that is later sent: header, then the arguments, then its length.
     // Header (25 bytes and the name) plus the arguments when known: one
     // allocation of the right size, from the pool when large.
-    std::string item =
-        detail::acquire_buffer(25 + name.size() + detail::args_writer<fn>::size_hint(args...));
+    // (12 more per argument: the table of a call with blocks.)
+    std::string item = detail::acquire_buffer(25 + name.size() + 12 * sizeof...(A) +
+                                              detail::args_writer<fn>::size_hint(args...));
     item.clear();
     const auto length_at = detail::wire::begin_call(item, name, 0, 1);
-    detail::save_call(item, static_cast<const fn&>(f), std::forward<A>(args)...);
-    detail::wire::end_call(item, length_at);
+    // Large contiguous arguments go to workers as blocks (see wire::block_min).
+    std::vector<detail::wire::pending_block> blocks;
+    detail::args_writer<fn>(item, static_cast<const fn&>(f), remote_workers_ ? &blocks : nullptr)
+        .add(std::forward<A>(args)...);
+    if (blocks.empty()) {
+      detail::wire::end_call(item, length_at);
+    } else {
+      detail::wire::end_call_with_blocks(item, length_at, blocks);
+    }
     return enqueue<detail::result_of_t<F>>(std::move(item));
   }
 
@@ -245,6 +253,7 @@ class executor {
   boost::mpi::communicator comm_;
   std::shared_ptr<detail::executor_core> core_;
   bool is_root_ = false;
+  bool remote_workers_ = false;  // workers are other ranks (not local threads)
   int max_workers_ = 0;
 };
 

@@ -13,12 +13,15 @@
 #pragma once
 
 #include "rankpool/detail/archive.hpp"
+#include "rankpool/detail/framing.hpp"
 #include "rankpool/detail/traits.hpp"
 
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <iterator>
+#include <limits>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -49,6 +52,10 @@ inline constexpr bool is_raw_v = is_raw<std::decay_t<T>>::value;
 
 template <class T>
 inline constexpr bool is_scalar_raw_v = std::is_arithmetic_v<T> || std::is_enum_v<T>;
+// Raw values whose elements lie in one contiguous run (vectors and strings):
+// a large one can travel as a block (see wire::block_min).
+template <class T>
+inline constexpr bool is_contiguous_raw_v = is_raw_v<T> && !is_scalar_raw_v<std::decay_t<T>>;
 
 // Appends raw values to a string. Small values are copied into room made
 // ahead (a few hundred bytes at a time), not appended one library call
@@ -115,9 +122,32 @@ class raw_writer {
   std::size_t used_;
 };
 
+// A large contiguous result taken whole out of a call (see wire::block_min),
+// to be sent straight from its own memory; `owner` keeps it alive.
+struct result_block {
+  std::shared_ptr<const void> owner;
+  const void* data = nullptr;
+  std::size_t bytes = 0;
+};
+
+// How one call on a worker exchanges blocks with the root: its arguments'
+// blocks come in through receive(), and a large result is moved into
+// `result` to be sent after the reply. Local threads and map() chunks have
+// none: their values always travel inside the messages.
+class call_blocks {
+ public:
+  // Receives the call's next argument block, of `bytes`, into `into`.
+  virtual void receive(char* into, std::size_t bytes) = 0;
+  result_block result;
+
+ protected:
+  ~call_blocks() = default;
+};
+
 class raw_reader {
  public:
-  explicit raw_reader(std::string_view in) : rest_(in) {}
+  explicit raw_reader(std::string_view in, call_blocks* blocks = nullptr)
+      : rest_(in), blocks_(blocks) {}
   std::size_t remaining() const noexcept { return rest_.size(); }
 
   template <class T>
@@ -135,6 +165,7 @@ class raw_reader {
       using element = typename T::value_type;
       std::uint64_t count = 0;
       std::memcpy(&count, take(sizeof count), sizeof count);
+      if (count & wire::block_marker) return get_block<T>(count & ~wire::block_marker);
       if (count > rest_.size() / sizeof(element)) {
         throw std::length_error("rankpool: a value claims " + std::to_string(count) +
                                 " elements but its message holds fewer bytes");
@@ -159,7 +190,28 @@ class raw_reader {
     rest_.remove_prefix(size);
     return p;
   }
+
+  // A value whose elements follow as a block: received straight into it.
+  template <class T>
+  T get_block(std::uint64_t count) {
+    using element = typename T::value_type;
+    if (blocks_ == nullptr) {
+      throw std::length_error("rankpool: a value announces a block where none can follow");
+    }
+    if (count > std::numeric_limits<std::size_t>::max() / 2 / sizeof(element)) {
+      throw std::length_error("rankpool: a block claims " + std::to_string(count) + " elements");
+    }
+    const auto n = static_cast<std::size_t>(count);
+    T value;
+    value.reserve(n);
+    advise_huge_pages(value.data(), n * sizeof(element));
+    value.resize(n);
+    blocks_->receive(reinterpret_cast<char*>(value.data()), n * sizeof(element));
+    return value;
+  }
+
   std::string_view rest_;
+  call_blocks* blocks_;
 };
 
 template <class Tuple>
@@ -187,7 +239,11 @@ class args_writer {
   static constexpr bool raw = raw_arguments_v<F>;
 
  public:
-  args_writer(std::string& out, const F& f) : out_(out) {
+  // With `blocks`, large contiguous arguments the caller passes as they are
+  // (already of the parameter's type) are not copied here but listed there,
+  // to be sent as blocks.
+  args_writer(std::string& out, const F& f, std::vector<wire::pending_block>* blocks = nullptr)
+      : out_(out), blocks_(blocks) {
     if constexpr (raw) {
       raw_.emplace(out_);
     } else {
@@ -246,7 +302,12 @@ class args_writer {
   void save(A&& arg) {
     using value_t = std::decay_t<P>;
     if constexpr (std::is_same_v<std::decay_t<A>, value_t>) {
-      put(arg);  // no copy when the caller already has the parameter type
+      // No copy when the caller already has the parameter type; the value
+      // lives until the call is encoded, so it may be listed as a block.
+      if constexpr (raw && is_contiguous_raw_v<value_t>) {
+        if (put_block(arg)) return;
+      }
+      put(arg);
     } else {
       static_assert(std::is_constructible_v<value_t, A&&>,
                     "rankpool: an argument cannot be converted to the callable's parameter type");
@@ -264,7 +325,17 @@ class args_writer {
     }
   }
 
+  template <class V>
+  bool put_block(const V& value) {
+    const std::size_t bytes = value.size() * sizeof(typename V::value_type);
+    if (blocks_ == nullptr || bytes < wire::block_min) return false;
+    raw_->put(static_cast<std::uint64_t>(value.size()) | wire::block_marker);
+    blocks_->push_back({value.data(), bytes});
+    return true;
+  }
+
   std::string& out_;
+  std::vector<wire::pending_block>* blocks_;
   std::optional<raw_writer> raw_;  // one of the two, by the callable's type
   std::optional<oarchive_buffer> archive_;
 };
@@ -311,7 +382,7 @@ class args_reader {
  public:
   using args_t = typename decoded_args<typename traits::params>::type;
 
-  explicit args_reader(std::string_view in) : raw_(in) {
+  explicit args_reader(std::string_view in, call_blocks* blocks = nullptr) : raw_(in, blocks) {
     if constexpr (!raw) archive_.emplace(in.data(), in.size());
   }
 

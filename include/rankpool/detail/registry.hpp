@@ -4,9 +4,11 @@
 #pragma once
 
 #include "rankpool/detail/codec.hpp"
+#include "rankpool/detail/framing.hpp"
 #include "rankpool/detail/traits.hpp"
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -20,9 +22,11 @@ namespace rankpool::detail {
 enum class call_phase { decoding, calling, encoding };
 
 // Runs `count` calls: reads the callable's state (function objects only) once,
-// then `count` argument lists from `in`, appending each result to `out`.
+// then `count` argument lists from `in`, appending each result to `out`. With
+// `blocks` given (a single call on a worker), argument blocks are received
+// through it and a large contiguous result is moved into it, not appended.
 using invoker_fn = void (*)(std::string_view in, std::string& out, std::uint32_t count,
-                            call_phase& phase);
+                            call_phase& phase, call_blocks* blocks);
 using function_key = void (*)();
 
 struct callable_entry {
@@ -38,10 +42,28 @@ const std::string* registered_name(function_key key) noexcept;
 const std::string* registered_name(const std::type_info& type) noexcept;
 const callable_entry* find_callable(std::string_view name) noexcept;
 
+// Moves `result` into `block` when it is large enough to travel as one.
+template <class R>
+bool take_block(R& result, result_block& block) {
+  if constexpr (is_contiguous_raw_v<R>) {
+    const std::size_t bytes = result.size() * sizeof(typename R::value_type);
+    if (bytes < wire::block_min) return false;
+    auto held = std::make_shared<R>(std::move(result));
+    block.data = held->data();
+    block.bytes = bytes;
+    block.owner = std::move(held);
+    return true;
+  } else {
+    (void)result;
+    (void)block;
+    return false;
+  }
+}
+
 template <class F, class Call>
 void run_calls(args_reader<F>& args, Call&& call, std::string& out, std::uint32_t count,
-               call_phase& phase) {
-  using R = typename callable_traits<F>::result;
+               call_phase& phase, call_blocks* blocks) {
+  using R = std::remove_cv_t<typename callable_traits<F>::result>;
   result_writer<std::conditional_t<std::is_void_v<R>, int, R>> results(out);
   for (std::uint32_t i = 0; i < count; ++i) {
     phase = call_phase::decoding;
@@ -51,8 +73,9 @@ void run_calls(args_reader<F>& args, Call&& call, std::string& out, std::uint32_
     if constexpr (std::is_void_v<R>) {
       std::apply(call, std::move(a));
     } else {
-      const R result = std::apply(call, std::move(a));
+      R result = std::apply(call, std::move(a));
       phase = call_phase::encoding;
+      if (count == 1 && blocks != nullptr && take_block(result, blocks->result)) continue;
       results.put(result);
     }
   }
@@ -60,17 +83,18 @@ void run_calls(args_reader<F>& args, Call&& call, std::string& out, std::uint32_
 }
 
 template <auto F>
-void invoke_function(std::string_view in, std::string& out, std::uint32_t count,
-                     call_phase& phase) {
-  args_reader<decltype(F)> args(in);
-  run_calls<decltype(F)>(args, F, out, count, phase);
+void invoke_function(std::string_view in, std::string& out, std::uint32_t count, call_phase& phase,
+                     call_blocks* blocks) {
+  args_reader<decltype(F)> args(in, blocks);
+  run_calls<decltype(F)>(args, F, out, count, phase, blocks);
 }
 
 template <class T>
-void invoke_object(std::string_view in, std::string& out, std::uint32_t count, call_phase& phase) {
-  args_reader<T> args(in);
+void invoke_object(std::string_view in, std::string& out, std::uint32_t count, call_phase& phase,
+                   call_blocks* blocks) {
+  args_reader<T> args(in, blocks);
   const T object = args.object();
-  run_calls<T>(args, object, out, count, phase);
+  run_calls<T>(args, object, out, count, phase, blocks);
 }
 
 template <auto F>

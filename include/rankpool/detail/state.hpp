@@ -3,6 +3,7 @@
 #pragma once
 
 #include "rankpool/detail/codec.hpp"
+#include "rankpool/detail/framing.hpp"
 #include "rankpool/errors.hpp"
 
 #include <atomic>
@@ -97,6 +98,15 @@ class state_base {
   void set_payload(std::string buffer, std::size_t offset = 0);
   void set_exception(std::exception_ptr error);
 
+  // Where a result sent as a block of `bytes` is received: the typed value's
+  // own storage, made ready here; null if the result type takes no blocks
+  // (or `bytes` is no whole number of its elements). Only the management
+  // loop calls it, before the call is finished.
+  virtual void* block_buffer(std::size_t bytes) {
+    (void)bytes;
+    return nullptr;
+  }
+
   // While the call waits on the root, the buffer holds its encoded call item
   // (the executor's queue then holds only the state). Only the executor
   // touches it, before the call is sent.
@@ -163,6 +173,21 @@ class state final : public state_base {
       }
     }
     return *value_;
+  }
+
+  void* block_buffer(std::size_t bytes) override {
+    if constexpr (is_contiguous_raw_v<T>) {
+      using element = typename T::value_type;
+      if (bytes % sizeof(element) != 0) return nullptr;
+      auto& value = value_.emplace();
+      value.reserve(bytes / sizeof(element));
+      advise_huge_pages(value.data(), bytes);
+      value.resize(bytes / sizeof(element));
+      return value.data();
+    } else {
+      (void)bytes;
+      return nullptr;
+    }
   }
 
  private:

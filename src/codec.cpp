@@ -5,12 +5,39 @@
 namespace rankpool::detail::wire {
 namespace {
 
+// Little-endian fixed-width fields: one memcpy on a little-endian host (every
+// platform rankpool runs on), a byte loop elsewhere.
+constexpr bool little_endian = __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__;
+
+template <class T>
+void store(char* at, T value) {
+  if constexpr (little_endian) {
+    std::memcpy(at, &value, sizeof value);
+  } else {
+    for (std::size_t i = 0; i < sizeof(T); ++i) {
+      at[i] = static_cast<char>((static_cast<std::uint64_t>(value) >> (8 * i)) & 0xff);
+    }
+  }
+}
+
+template <class T>
+T load(const char* at) {
+  T value = 0;
+  if constexpr (little_endian) {
+    std::memcpy(&value, at, sizeof value);
+  } else {
+    for (std::size_t i = sizeof(T); i-- > 0;) {
+      value = static_cast<T>((static_cast<std::uint64_t>(value) << 8) |
+                             static_cast<unsigned char>(at[i]));
+    }
+  }
+  return value;
+}
+
 template <class T>
 void put(std::string& out, T value) {
   char bytes[sizeof(T)];
-  for (std::size_t i = 0; i < sizeof(T); ++i) {
-    bytes[i] = static_cast<char>((static_cast<std::uint64_t>(value) >> (8 * i)) & 0xff);
-  }
+  store(bytes, value);
   out.append(bytes, sizeof(T));
 }
 
@@ -20,7 +47,7 @@ void put_str32(std::string& out, std::string_view s) {
 }
 
 void patch_u64(std::string& out, std::size_t at, std::uint64_t value) {
-  for (std::size_t i = 0; i < 8; ++i) out[at + i] = static_cast<char>((value >> (8 * i)) & 0xff);
+  store(&out[at], value);
 }
 
 }  // namespace
@@ -28,10 +55,15 @@ void patch_u64(std::string& out, std::size_t at, std::uint64_t value) {
 std::size_t begin_call(std::string& item, std::string_view name, std::uint8_t flags,
                        std::uint32_t count) {
   if (name.size() > UINT32_MAX) throw std::length_error("rankpool: callable name too long");
-  put<std::uint64_t>(item, 0);
-  put(item, flags);
-  put(item, count);
-  put_str32(item, name);
+  // The fixed fields in one append, the name in another (a map() of many
+  // small chunks writes a header per chunk).
+  char head[17];
+  store<std::uint64_t>(head, 0);
+  store(head + 8, flags);
+  store(head + 9, count);
+  store(head + 13, static_cast<std::uint32_t>(name.size()));
+  item.append(head, sizeof head);
+  item.append(name);
   const std::size_t length_at = item.size();
   put<std::uint64_t>(item, 0);
   return length_at;
@@ -76,15 +108,16 @@ void set_call_id(std::string& item, std::uint64_t id) {
 }
 
 void set_call_count(std::string& item, std::uint32_t count) {
-  for (std::size_t i = 0; i < 4; ++i) item[9 + i] = static_cast<char>((count >> (8 * i)) & 0xff);
+  store(&item[9], count);
 }
 
 std::size_t begin_result(std::string& message, std::uint64_t id, bool ok) {
-  put(message, id);
-  put<std::uint8_t>(message, ok ? 1 : 0);
-  const std::size_t length_at = message.size();
-  put<std::uint64_t>(message, 0);
-  return length_at;
+  char head[17];
+  store(head, id);
+  store<std::uint8_t>(head + 8, ok ? 1 : 0);
+  store<std::uint64_t>(head + 9, 0);
+  message.append(head, sizeof head);
+  return message.size() - 8;
 }
 
 void end_result(std::string& message, std::size_t length_at) {
@@ -134,17 +167,11 @@ std::string_view reader::bytes(std::uint64_t size) {
 }
 
 std::uint64_t reader::u64() {
-  const auto b = bytes(8);
-  std::uint64_t v = 0;
-  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(b[i]);
-  return v;
+  return load<std::uint64_t>(bytes(8).data());
 }
 
 std::uint32_t reader::u32() {
-  const auto b = bytes(4);
-  std::uint32_t v = 0;
-  for (int i = 3; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(b[i]);
-  return v;
+  return load<std::uint32_t>(bytes(4).data());
 }
 
 std::uint8_t reader::u8() {
@@ -186,8 +213,8 @@ result_item reader::next_result() {
 }
 
 std::uint64_t call_id(std::string_view item) {
-  reader r(item);
-  return r.u64();
+  if (item.size() < 8) throw decode_error("rankpool: a call item shorter than its id");
+  return load<std::uint64_t>(item.data());
 }
 
 error_info decode_error_info(std::string_view payload) {

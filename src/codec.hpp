@@ -102,7 +102,6 @@ class reader {
 
  private:
   friend error_info decode_error_info(std::string_view payload);
-  friend std::uint64_t call_id(std::string_view item);
   friend std::size_t split_blocks(std::string_view buffer, std::vector<block_span>& blocks);
   std::uint64_t u64();
   std::uint32_t u32();

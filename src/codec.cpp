@@ -147,6 +147,15 @@ void append_result(std::string& message, const result_item& item) {
   message.append(item.payload);
 }
 
+std::string encode_envelope(std::uint64_t size) {
+  std::string out;
+  const auto length_at = begin_result(out, 0, true);
+  out[length_at - 1] = 3;  // the status byte
+  put(out, size);
+  end_result(out, length_at);
+  return out;
+}
+
 std::string encode_error(const error_info& error) {
   std::string out;
   put_str32(out, error.type_name);
@@ -199,15 +208,16 @@ result_item reader::next_result() {
   result_item item;
   item.id = u64();
   const auto status = u8();
-  if (status > 2) throw decode_error("rankpool: result item with an invalid status byte");
+  if (status > 3) throw decode_error("rankpool: result item with an invalid status byte");
   item.ok = status != 0;
   item.block = status == 2;
+  item.envelope = status == 3;
   item.payload = bytes(u64());
-  if (item.block) {
+  if (item.block || item.envelope) {
     if (item.payload.size() != 8) {
-      throw decode_error("rankpool: a result block is announced with a malformed size");
+      throw decode_error("rankpool: a block or message is announced with a malformed size");
     }
-    item.block_bytes = reader(item.payload).u64();
+    item.follows = reader(item.payload).u64();
   }
   return item;
 }

@@ -15,7 +15,9 @@
 // Result status 1 is a value in the payload; status 2 a value sent as a
 // block (see block_min): the payload is its u64 byte count, and the block
 // follows as the worker's next message to the root, with block_tag (split
-// at max_message_bytes like any message).
+// at max_message_bytes like any message); status 3 an envelope (see
+// posted_result_max). An error item (status 0) with id 0 reports that the
+// worker's initializer threw.
 //
 // The payload is a Boost.Serialization binary archive: for a call the
 // function object's state (if any) then `count` argument lists; for a result
@@ -34,14 +36,21 @@ namespace rankpool::detail::wire {
 
 // MPI tags on the executor's private communicator.
 enum tag : int {
-  call_tag = 1,         // root -> worker: call items
-  result_tag = 2,       // worker -> root: result items
-  stop_tag = 3,         // root -> worker: leave the worker loop
-  init_failed_tag = 4,  // worker -> root: the initializer threw (error payload)
-  part_tag = 5,         // a leading part of a message split at max_message_bytes
-  block_tag = 6,        // worker -> root: a result's block, after its result item
-  arg_block_tag = 7,    // root -> worker: an argument's block, after its call's message
+  call_tag = 1,       // root -> worker: call items
+  result_tag = 2,     // worker -> root: result items
+  stop_tag = 3,       // root -> worker: leave the worker loop
+  part_tag = 5,       // a leading part of a message split at max_message_bytes
+  block_tag = 6,      // worker -> root: a result's block, after its result item
+  arg_block_tag = 7,  // root -> worker: an argument's block, after its call's message
+  large_tag = 8,      // worker -> root: a message announced by an envelope
 };
+
+// The root keeps one receive posted per worker for result_tag messages of
+// at most this many bytes (see posted_receives). A worker sends a larger
+// message (or one over max_message_bytes) as an envelope, a result item with
+// id 0 and status 3 whose payload is the u64 size of the message, which
+// follows with large_tag (split into parts as usual).
+inline constexpr std::size_t posted_result_max = 8192;
 
 struct call_item {
   std::uint64_t id = 0;
@@ -55,9 +64,13 @@ struct result_item {
   std::uint64_t id = 0;
   bool ok = true;
   std::string_view payload;
-  bool block = false;             // the value follows as a block of block_bytes
-  std::uint64_t block_bytes = 0;  // (read from the payload)
+  bool block = false;         // the value follows as a block of `follows` bytes
+  bool envelope = false;      // a message of `follows` bytes follows (id 0)
+  std::uint64_t follows = 0;  // (read from the payload)
 };
+
+// The envelope that announces a message of `size` bytes.
+std::string encode_envelope(std::uint64_t size);
 
 struct error_info {
   std::string type_name;

@@ -17,12 +17,22 @@
 namespace rankpool::detail {
 namespace {
 
+std::vector<int> other_ranks(int size, int root) {
+  std::vector<int> ranks;
+  for (int r = 0; r < size; ++r) {
+    if (r != root) ranks.push_back(r);
+  }
+  return ranks;
+}
+
 class mpi_core final : public executor_core {
  public:
   mpi_core(const boost::mpi::communicator& comm, const options& opts)
       : comm_(comm),
         outbox_(comm_, opts.max_message_bytes),
         inbox_(comm_),
+        posted_(comm_, other_ranks(comm_.size(), opts.root), wire::result_tag,
+                wire::posted_result_max),
         in_flight_(static_cast<std::size_t>(comm_.size()), call_ring(opts.window)) {
     for (int r = 0; r < comm_.size(); ++r) {
       if (r != opts.root) workers_.push_back(r);
@@ -123,6 +133,7 @@ class mpi_core final : public executor_core {
     // dispatching thread needs too, so no call can slip out in between.
     std::unique_lock<std::mutex> drive(drive_mutex_);
     const bool quiet = in_flight_count_ == 0 && outbox_.empty();
+    if (quiet && !finished_) read_strays();
     std::unique_lock<std::mutex> lock(mutex_);
     drive.unlock();
     if (quiet && pending_.empty() && !shutting_down_) {
@@ -160,69 +171,115 @@ class mpi_core final : public executor_core {
       if (busy) busy_steps_.fetch_add(1, std::memory_order_relaxed);
       return busy;
     } catch (const std::exception& e) {
-      // Communication failed: nothing in flight can be trusted to come back.
-      fail_in_flight(e.what());
-      finished_ = true;
+      end_loop(e.what());
       return true;
     }
   }
 
   bool receive_one() {
-    auto m = inbox_.try_receive();
-    if (!m) return false;
-    handle(*m);
+    int source = -1;
+    std::string_view data;
+    if (posted_.try_receive(source, data)) {
+      handle(source, wire::result_tag, data);
+      posted_.repost();  // only now: a block or announced message is read first
+      return true;
+    }
+    // Workers send only result_tag messages, all of which land in the
+    // posted receives. Now and then, also read what this very rank may have
+    // sent to itself on the private communicator (it is no worker; only a
+    // stray sender does), so that nothing sits unread.
+    if (++empty_polls_ % 16 != 0) return false;
+    if (!inbox_.try_receive(stray_, comm_.rank())) return false;
+    handle(stray_.source, stray_.tag, stray_.data);
     return true;
   }
 
-  void handle(message& m) {
-    if (m.tag == wire::init_failed_tag) {
-      std::string why;
-      try {
-        const auto info = wire::decode_error_info(m.data);
-        why = "rankpool: the initializer failed on worker rank " + std::to_string(m.source) + " (" +
-              info.host + "): " + info.message;
-      } catch (const std::exception& e) {
-        why = "rankpool: the initializer failed on worker rank " + std::to_string(m.source);
-      }
-      fail_in_flight(why);
-      return;
+  // Before the loop sleeps: every message this rank sent itself (see
+  // receive_one). Holds the drive lock.
+  void read_strays() {
+    try {
+      while (inbox_.try_receive(stray_, comm_.rank()))
+        handle(stray_.source, stray_.tag, stray_.data);
+    } catch (const std::exception& e) {
+      end_loop(e.what());
     }
-    if (m.tag != wire::result_tag) {
-      std::cerr << "rankpool: the root ignored a message with unknown tag " << m.tag
-                << " from rank " << m.source << '\n';
+  }
+
+  // Communication failed: nothing in flight can be trusted to come back.
+  void end_loop(const std::string& why) {
+    fail_in_flight(why);
+    finish_loop();
+  }
+
+  // The loop's last act: no receive stays posted, so later users of the
+  // communicator (a test that drains a broken pool's workers) get every message.
+  void finish_loop() {
+    posted_.cancel();
+    finished_ = true;
+  }
+
+  // `owner`, if given, holds `data`: a lone lazily decoded result keeps it
+  // whole rather than a copy of its bytes.
+  void handle(int source, int tag, std::string_view data, std::string* owner = nullptr) {
+    if (tag != wire::result_tag) {
+      std::cerr << "rankpool: the root ignored a message with unknown tag " << tag << " from rank "
+                << source << '\n';
       return;
     }
     try {
-      wire::reader reader(m.data);
-      auto result = reader.next_result();
-      if (reader.empty() && !result.block) {
-        // The usual case, one result per message: the state keeps the
-        // whole message instead of a copy of the result.
-        if (auto state = take_in_flight(m.source, result.id)) {
-          complete(*state, result, std::move(m.data));
+      wire::reader reader(data);
+      while (!reader.empty()) {
+        const auto result = reader.next_result();
+        if (result.envelope) {
+          if (owner) throw wire::decode_error("rankpool: an envelope inside an envelope");
+          receive_announced(source, result.follows);
+        } else if (result.id == 0 && !result.ok) {
+          initializer_failed(source, result.payload);
+          return;
+        } else if (result.block) {
+          complete_block(source, result);
+        } else if (auto state = take_in_flight(source, result.id)) {
+          // Raw results are decoded here; others keep a copy of their bytes.
+          if (result.ok && state->set_value(result.payload)) continue;
+          if (owner != nullptr && reader.empty()) {
+            complete(*state, result, std::move(*owner));
+          } else {
+            complete(*state, result);
+          }
         }
-        return;
-      }
-      for (;;) {
-        if (result.block) {
-          complete_block(m.source, result);
-        } else if (auto state = take_in_flight(m.source, result.id)) {
-          complete(*state, result);
-        }
-        if (reader.empty()) break;
-        result = reader.next_result();
       }
     } catch (const wire::decode_error& e) {
-      std::cerr << "rankpool: the root dropped an undecodable result message from rank " << m.source
+      std::cerr << "rankpool: the root dropped an undecodable result message from rank " << source
                 << ": " << e.what() << '\n';
     }
+  }
+
+  // A message too large for a posted receive, announced by an envelope:
+  // received from that worker straight away (it is the next thing it sends).
+  void receive_announced(int source, std::uint64_t size) {
+    std::string buffer = acquire_buffer(static_cast<std::size_t>(size));
+    buffer.resize(static_cast<std::size_t>(size));
+    receive_block(comm_, source, wire::large_tag, buffer.data(), buffer.size());
+    handle(source, wire::result_tag, buffer, &buffer);
+    release_buffer(std::move(buffer));
+  }
+
+  void initializer_failed(int source, std::string_view payload) {
+    std::string why = "rankpool: the initializer failed on worker rank " + std::to_string(source);
+    try {
+      const auto info = wire::decode_error_info(payload);
+      why += " (" + info.host + "): " + info.message;
+    } catch (const std::exception&) {
+      // the report itself is garbled: the rank is all we know
+    }
+    fail_in_flight(why);
   }
 
   // A result sent as a block (see wire::block_min) goes straight into the
   // future's value. A block nobody takes (its call failed already when the
   // pool broke) is still received, so it cannot be mistaken for a message.
   void complete_block(int source, const wire::result_item& result) {
-    const auto bytes = static_cast<std::size_t>(result.block_bytes);
+    const auto bytes = static_cast<std::size_t>(result.follows);
     auto state = take_in_flight(source, result.id);
     char* into = nullptr;
     std::exception_ptr error;
@@ -347,7 +404,7 @@ class mpi_core final : public executor_core {
 
   bool stop_workers_when_done() {
     if (stop_sent_) {
-      if (outbox_.empty()) finished_ = true;
+      if (outbox_.empty()) finish_loop();
       return false;
     }
     {
@@ -378,7 +435,10 @@ class mpi_core final : public executor_core {
   boost::mpi::communicator comm_;
   std::vector<int> workers_;
   outbox outbox_;
-  inbox inbox_;
+  inbox inbox_;  // only for what this rank sends itself (see receive_one)
+  message stray_;
+  std::uint32_t empty_polls_ = 0;
+  posted_receives posted_;
   // Owned by whoever runs step(): the loop thread, or the holder of drive_mutex_.
   std::vector<call_ring> in_flight_;  // per rank, in the order the calls were sent
   std::vector<std::shared_ptr<state_base>>

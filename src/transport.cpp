@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstdint>
+#include <iostream>
 
 namespace rankpool::detail {
 
@@ -192,6 +194,64 @@ bool inbox::try_receive(message& m, int source) {
     }
     return true;
   }
+}
+
+posted_receives::posted_receives(MPI_Comm comm, std::vector<int> sources, int tag,
+                                 std::size_t slot_size)
+    : comm_(comm),
+      sources_(std::move(sources)),
+      tag_(tag),
+      slot_size_(slot_size),
+      slots_(sources_.size(), std::string(slot_size, '\0')),
+      requests_(sources_.size(), MPI_REQUEST_NULL) {
+  for (std::size_t i = 0; i < sources_.size(); ++i) post(i);
+}
+
+void posted_receives::cancel() noexcept {
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (finalized) return;
+  for (auto& r : requests_) {
+    if (r == MPI_REQUEST_NULL) continue;
+    MPI_Cancel(&r);
+    MPI_Wait(&r, MPI_STATUS_IGNORE);
+  }
+}
+
+void posted_receives::post(std::size_t i) {
+  check_mpi(MPI_Irecv(slots_[i].data(), static_cast<int>(slot_size_), MPI_BYTE, sources_[i], tag_,
+                      comm_, &requests_[i]),
+            "MPI_Irecv");
+}
+
+bool posted_receives::try_receive(int& source, std::string_view& data) {
+  int index = MPI_UNDEFINED;
+  int flag = 0;
+  MPI_Status status;
+  const int rc =
+      MPI_Testany(static_cast<int>(requests_.size()), requests_.data(), &index, &flag, &status);
+  if (rc != MPI_SUCCESS && index != MPI_UNDEFINED && status.MPI_ERROR == MPI_ERR_TRUNCATE) {
+    // Only a rank that ignores the protocol sends more than a slot holds.
+    std::cerr << "rankpool: the root dropped a message over " << slot_size_ << " bytes from rank "
+              << sources_[static_cast<std::size_t>(index)] << '\n';
+    post(static_cast<std::size_t>(index));
+    return false;
+  }
+  check_mpi(rc, "MPI_Testany");
+  if (!flag || index == MPI_UNDEFINED) return false;
+  int count = 0;
+  check_mpi(MPI_Get_count(&status, MPI_BYTE, &count), "MPI_Get_count");
+  taken_ = static_cast<std::size_t>(index);
+  source = sources_[taken_];
+  data = std::string_view(slots_[taken_].data(), static_cast<std::size_t>(count));
+  return true;
+}
+
+void posted_receives::repost() {
+  if (taken_ == SIZE_MAX) return;
+  const std::size_t i = taken_;
+  taken_ = SIZE_MAX;
+  post(i);
 }
 
 }  // namespace rankpool::detail

@@ -12,6 +12,7 @@
 #include <deque>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -103,6 +104,39 @@ class inbox {
  private:
   MPI_Comm comm_;
   std::unordered_map<int, std::string> partial_;
+};
+
+// One receive posted per source, for messages of at most slot_size bytes
+// with one tag: an arriving message is matched and copied into its slot as
+// MPI progresses, and one MPI_Testany finds it. A probe and a matched
+// receive per message cost the root about twice as much.
+class posted_receives {
+ public:
+  posted_receives(MPI_Comm comm, std::vector<int> sources, int tag, std::size_t slot_size);
+  posted_receives(const posted_receives&) = delete;
+  posted_receives& operator=(const posted_receives&) = delete;
+  ~posted_receives() { cancel(); }
+
+  // Cancels what is still posted; try_receive then finds nothing.
+  void cancel() noexcept;
+
+  // A message if one has arrived, seen where it landed: `data` stays valid
+  // until repost(), which posts that slot again.
+  bool try_receive(int& source, std::string_view& data);
+  // Posts the receive of the last message's source again: after that
+  // message was handled, so nothing from that source can match meanwhile.
+  void repost();
+
+ private:
+  void post(std::size_t i);
+
+  MPI_Comm comm_;
+  std::vector<int> sources_;
+  int tag_;
+  std::size_t slot_size_;
+  std::vector<std::string> slots_;
+  std::vector<MPI_Request> requests_;
+  std::size_t taken_ = SIZE_MAX;  // the slot of the last message, until reposted
 };
 
 }  // namespace rankpool::detail

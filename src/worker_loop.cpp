@@ -9,6 +9,7 @@
 #include "timer_slack.hpp"
 #include "transport.hpp"
 
+#include <algorithm>
 #include <iostream>
 
 namespace rankpool::detail {
@@ -56,7 +57,9 @@ class worker {
     const auto error = run_initializer(init, site_);
     crash_reporter_.call_finished();
     if (!error) return true;
-    send_blocking(comm_, root_, wire::init_failed_tag, *error, max_part_);
+    std::string report;  // an error result for call 0
+    wire::append_result(report, {0, false, *error});
+    send_reply(std::move(report));
     return false;
   }
 
@@ -114,18 +117,25 @@ class worker {
     }
   }
 
-  // A small result goes out without waiting for its send to complete (MPI
-  // completes it once the root has taken the message). A large one is sent
-  // by a blocking send: its transfer then progresses while this worker
-  // waits in MPI, rather than only when the idle loop next polls (which
-  // backs off to sleeps within a millisecond).
+  // A reply that fits the root's posted receive goes straight there; a
+  // larger one follows an envelope that announces it. Small messages go out
+  // without waiting for their sends to complete (MPI completes them once the
+  // root has taken them). A large one is sent by a blocking send: its
+  // transfer then progresses while this worker waits in MPI, rather than
+  // only when the idle loop next polls (which backs off to sleeps within a
+  // millisecond).
   void send_reply(std::string reply) {
     constexpr std::size_t large_reply = 64 * 1024;
-    if (reply.size() < large_reply) {
+    if (reply.size() <= std::min(wire::posted_result_max, max_part_)) {
       replies_.send(root_, wire::result_tag, std::move(reply));
       return;
     }
-    send_blocking(comm_, root_, wire::result_tag, reply, max_part_);
+    replies_.send(root_, wire::result_tag, wire::encode_envelope(reply.size()));
+    if (reply.size() < large_reply) {
+      replies_.send(root_, wire::large_tag, std::move(reply));
+      return;
+    }
+    send_blocking(comm_, root_, wire::large_tag, reply, max_part_);
     replies_.recycle(std::move(reply));
   }
 

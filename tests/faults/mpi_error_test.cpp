@@ -1,10 +1,10 @@
 // What the root does when the MPI library reports a failure on the
 // executor's communicator (which has MPI_ERRORS_RETURN). Open MPI 4.1 never
 // reports a dead peer this way (docs/reliability.md), so the failure is
-// injected: this binary interposes MPI_Improbe and MPI_Isend through the MPI
-// profiling interface, and the root's probes (sends) fail while
-// `fail_probes` (`fail_sends`) is set, as they would under an MPI that
-// reports process failures (e.g. ULFM's MPI_ERR_PROC_FAILED).
+// injected: this binary interposes MPI_Testany and MPI_Isend through the MPI
+// profiling interface, and the root's tests of its posted receives (its
+// sends) fail while `fail_receives` (`fail_sends`) is set, as they would
+// under an MPI that reports process failures (e.g. ULFM's MPI_ERR_PROC_FAILED).
 #include "codec.hpp"
 #include "mpi/test_calls.hpp"
 
@@ -22,7 +22,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::atomic<bool> fail_probes{false};
+std::atomic<bool> fail_receives{false};
 std::atomic<bool> fail_sends{false};
 
 }  // namespace
@@ -34,11 +34,11 @@ extern "C" int MPI_Isend(const void* buffer, int count, MPI_Datatype type, int d
   return PMPI_Isend(buffer, count, type, dest, tag, comm, request);
 }
 
-// Every MPI_Improbe of this process (the executor's inbox uses it) comes here.
-extern "C" int MPI_Improbe(int source, int tag, MPI_Comm comm, int* flag, MPI_Message* message,
+// Every MPI_Testany of this process (the root's posted receives use it) comes here.
+extern "C" int MPI_Testany(int count, MPI_Request requests[], int* index, int* flag,
                            MPI_Status* status) {
-  if (fail_probes.load(std::memory_order_relaxed)) return MPI_ERR_OTHER;
-  return PMPI_Improbe(source, tag, comm, flag, message, status);
+  if (fail_receives.load(std::memory_order_relaxed)) return MPI_ERR_OTHER;
+  return PMPI_Testany(count, requests, index, flag, status);
 }
 
 namespace {
@@ -91,13 +91,13 @@ TEST(mpi_errors, reported_failure_fails_lost_calls_with_broken_executor_and_late
   std::vector<rankpool::future<int>> queued;
   for (int i = 0; i < 5; ++i) queued.push_back(pool.submit(calls::square, i));
 
-  fail_probes = true;
+  fail_receives = true;
   for (auto& f : running) {
     const std::string why = broken_reason(f);
-    EXPECT_NE(why.find("rankpool: MPI_Improbe failed: "), std::string::npos) << why;
+    EXPECT_NE(why.find("rankpool: MPI_Testany failed: "), std::string::npos) << why;
   }
-  for (auto& f : queued) EXPECT_NE(broken_reason(f).find("MPI_Improbe failed"), std::string::npos);
-  fail_probes = false;  // the root's loop has ended: nothing probes any more
+  for (auto& f : queued) EXPECT_NE(broken_reason(f).find("MPI_Testany failed"), std::string::npos);
+  fail_receives = false;  // the root's loop has ended: nothing receives any more
 
   const auto start = std::chrono::steady_clock::now();
   EXPECT_THROW(pool.submit(calls::square, 1), rankpool::broken_executor);

@@ -459,6 +459,15 @@ struct chunk {
   std::vector<R> values;
 };
 
+// Results whose decoding costs no more than copying their bytes (raw
+// values, chunks of them): decoded as they arrive rather than kept as bytes.
+template <class T>
+struct decodes_eagerly : std::bool_constant<is_raw_v<T>> {};
+template <class R>
+struct decodes_eagerly<chunk<R>> : std::bool_constant<is_raw_v<R>> {};
+template <class T>
+inline constexpr bool decodes_eagerly_v = decodes_eagerly<T>::value;
+
 template <class T>
 struct result_decoder {
   static T decode(std::string_view in) {

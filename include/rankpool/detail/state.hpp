@@ -98,6 +98,16 @@ class state_base {
   void set_payload(std::string buffer, std::size_t offset = 0);
   void set_exception(std::exception_ptr error);
 
+  // Finishes the call with its result decoded from `payload` at once, if its
+  // type decodes cheaply (raw values, and chunks of them: at most one
+  // allocation and a copy, no more than keeping the bytes would cost); a
+  // decoding failure becomes the call's error. False for a type decoded
+  // lazily by get() instead: the caller then keeps the bytes (set_payload).
+  virtual bool set_value(std::string_view payload) {
+    (void)payload;
+    return false;
+  }
+
   // Where a result sent as a block of `bytes` is received: the typed value's
   // own storage, made ready here; null if the result type takes no blocks
   // (or `bytes` is no whole number of its elements). Only the management
@@ -125,6 +135,9 @@ class state_base {
   const std::weak_ptr<driver>& progress_driver() const noexcept { return driver_; }
 
  protected:
+  bool begin_completion() noexcept;
+  void finish(call_status final_status);
+
   // Waits until done, then throws the call's error or cancelled_error; else
   // returns with value_lock_ held, for the typed state to decode its value.
   std::unique_lock<spin_lock> lock_finished() const;
@@ -139,8 +152,6 @@ class state_base {
   static constexpr std::uint32_t status_mask = 0xff;
   static constexpr std::uint32_t completing = 0x100;
 
-  bool begin_completion() noexcept;
-  void finish(call_status final_status);
   bool wait_impl(const clock::time_point* deadline) const;
   void block(const clock::time_point* deadline) const;
 
@@ -175,6 +186,22 @@ class state final : public state_base {
     return *value_;
   }
 
+  bool set_value(std::string_view payload) override {
+    if constexpr (decodes_eagerly_v<T>) {
+      if (!begin_completion()) return true;
+      try {
+        value_.emplace(decode_result<T>(payload));
+      } catch (...) {
+        store_decode_error(std::current_exception());
+      }
+      finish(call_status::finished);
+      return true;
+    } else {
+      (void)payload;
+      return false;
+    }
+  }
+
   void* block_buffer(std::size_t bytes) override {
     if constexpr (is_contiguous_raw_v<T>) {
       using element = typename T::value_type;
@@ -199,6 +226,10 @@ class state<void> final : public state_base {
  public:
   using state_base::state_base;
   void get() const { lock_finished(); }
+  bool set_value(std::string_view) override {  // nothing to keep
+    if (begin_completion()) finish(call_status::finished);
+    return true;
+  }
 };
 
 }  // namespace rankpool::detail

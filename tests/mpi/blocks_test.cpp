@@ -513,11 +513,9 @@ TEST(blocks, a_call_that_throws_after_reading_its_block_fails_alone) {
   EXPECT_EQ(pool.submit(calls::square, 11).get(), 121);
 }
 
-TEST(blocks, blocks_larger_than_max_message_bytes_are_sent_in_parts) {
-  rankpool::options opts;
-  opts.max_message_bytes = 10000;  // a block of 1 MiB is 105 parts
-  rankpool::executor pool(boost::mpi::communicator(), opts);
-  if (!pool) return;
+namespace {
+
+void blocks_in_parts(rankpool::executor& pool) {
   const std::size_t n = mib + 7;
   const auto v = blk::chars(n, 11);
   const auto s = blk::text(n, 12);
@@ -536,6 +534,51 @@ TEST(blocks, blocks_larger_than_max_message_bytes_are_sent_in_parts) {
   EXPECT_TRUE(same_bytes(made.get(), v));
   EXPECT_TRUE(blocks_since(pool, before, 6 + 2 + 3, 6 + 2 + 1));
   EXPECT_EQ(pool.submit(calls::square, 7).get(), 49);
+}
+
+}  // namespace
+
+TEST(blocks, blocks_larger_than_max_message_bytes_are_sent_in_parts) {
+  // 10000: a block of 1 MiB is 105 parts. 4099: parts that split doubles.
+  for (const std::size_t part : {std::size_t{10000}, std::size_t{4099}}) {
+    rankpool::options opts;
+    opts.max_message_bytes = part;
+    rankpool::executor pool(boost::mpi::communicator(), opts);
+    SCOPED_TRACE("max_message_bytes " + std::to_string(part));
+    if (pool) blocks_in_parts(pool);
+  }
+}
+
+TEST(blocks, a_root_other_than_rank_0_sends_and_receives_blocks) {
+  boost::mpi::communicator world;
+  rankpool::options opts;
+  opts.root = world.size() - 1;
+  rankpool::executor pool(world, opts);
+  if (!pool) return;
+  const auto v = blk::chars(min + 1, 31);
+  const auto s = blk::text(3 * min, 32);
+  const block_counts before;
+  EXPECT_TRUE(same_bytes(pool.submit(blk::echo_chars, v).get(), v));
+  EXPECT_TRUE(same_bytes(pool.submit(blk::join, s, '+', s).get(), s + '+' + s));
+  EXPECT_TRUE(blocks_since(pool, before, 3, 2));
+}
+
+// map() chunks never carry blocks: their large values travel inside them.
+TEST(blocks, map_over_large_values_sends_no_blocks) {
+  rankpool::executor pool;
+  if (!pool) return;
+  std::vector<std::vector<char>> inputs;
+  for (std::uint32_t i = 0; i < 7; ++i) inputs.push_back(blk::chars(min + 1000 * i, i));
+  for (const std::size_t chunksize : {std::size_t{1}, std::size_t{3}}) {
+    const block_counts before;
+    const auto results = pool.map(blk::echo_chars, inputs, chunksize).get();
+    ASSERT_EQ(results.size(), inputs.size());
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+      EXPECT_TRUE(same_bytes(results[i], inputs[i]))
+          << "input " << i << ", chunksize " << chunksize;
+    }
+    EXPECT_TRUE(blocks_since(pool, before, 0, 0));
+  }
 }
 
 TEST(blocks, a_cancelled_call_with_a_block_argument_is_never_sent) {

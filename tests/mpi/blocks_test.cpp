@@ -604,3 +604,42 @@ TEST(blocks, a_cancelled_call_with_a_block_argument_is_never_sent) {
   EXPECT_EQ(pool.submit(calls::square, 6).get(), 36);
   EXPECT_TRUE(blocks_since(pool, before, 2, 1));  // none of the cancelled call's
 }
+
+// Forged on the private communicator: a call whose arguments announce a
+// block its item does not (no blocks_flag) fails on the worker without
+// taking the root's next message as that block, and an argument block no
+// call asked for is dropped. Later calls, with blocks and without, return.
+TEST(blocks, a_block_marker_without_blocks_flag_and_a_stray_block_are_dropped) {
+  rankpool::executor pool;
+  if (!pool) return;
+  const auto* comm = rankpool::detail::executor_access::private_comm(pool);
+  if (comm == nullptr) GTEST_SKIP() << "no worker ranks at this size";
+  const auto v = blk::chars(min, 41);
+  std::vector<wire::pending_block> pending;
+  std::string payload;
+  rankpool::detail::args_writer<decltype(&blk::echo_chars)>(payload, &blk::echo_chars, &pending)
+      .add(v);
+  ASSERT_EQ(pending.size(), 1u);
+  std::string unflagged;
+  wire::append_call(unflagged, {1u << 30, 0, 1, "blk::echo_chars", payload});
+  for (int w = 0; w < comm->size(); ++w) {
+    if (w == comm->rank()) continue;
+    comm->send(w, wire::arg_block_tag, v.data(), static_cast<int>(v.size()));
+    // The next message is the root's first real call: it must not be taken as a block.
+    comm->send(w, wire::call_tag, unflagged.data(), static_cast<int>(unflagged.size()));
+  }
+  std::vector<rankpool::future<std::vector<char>>> echoed;
+  std::vector<rankpool::future<int>> squared;
+  for (int i = 0; i < 4 * pool.max_workers(); ++i) {
+    echoed.push_back(pool.submit(blk::echo_chars, v));
+    squared.push_back(pool.submit(calls::square, i));
+  }
+  for (std::size_t i = 0; i < echoed.size(); ++i) {
+    // Bounded: a worker that took a call's message for a block never answers it.
+    ASSERT_EQ(echoed[i].wait_for(std::chrono::seconds(20)), std::future_status::ready)
+        << "call " << i;
+    EXPECT_TRUE(same_bytes(echoed[i].get(), v));
+    ASSERT_EQ(squared[i].wait_for(std::chrono::seconds(20)), std::future_status::ready);
+    EXPECT_EQ(squared[i].get(), static_cast<int>(i * i));
+  }
+}

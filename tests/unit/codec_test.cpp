@@ -324,3 +324,196 @@ TEST(value_codec, empty_raw_vectors_encode) {
   EXPECT_TRUE(reader.get<std::vector<double>>().empty());
   EXPECT_TRUE(reader.get<std::string>().empty());
 }
+
+// Blocks (wire::block_min): large contiguous values that travel as their own
+// messages after their call or result item.
+namespace {
+
+// `n` bytes that differ from one block to the next and along each block.
+std::string patterned(std::size_t n, unsigned seed) {
+  std::string s(n, '\0');
+  for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>(i * 131 + seed * 7 + i / 4096);
+  return s;
+}
+
+// The same, with no NUL bytes: it may be passed as a C string.
+std::string letters(std::size_t n) {
+  std::string s(n, 'a');
+  for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + (i * 131 + i / 4096) % 26);
+  return s;
+}
+
+std::size_t by_reference(const std::vector<double>& a, int n, const std::string& s) {
+  return a.size() + static_cast<std::size_t>(n) + s.size();
+}
+
+std::uint64_t stored_u64(const std::string& bytes, std::size_t at) {
+  std::uint64_t value = 0;
+  std::memcpy(&value, bytes.data() + at, sizeof value);
+  return value;
+}
+
+}  // namespace
+
+TEST(framing, a_call_with_blocks_carries_them_after_its_item_until_split) {
+  for (const std::size_t count : {1u, 3u}) {
+    std::vector<std::string> data;
+    for (std::size_t i = 0; i < count; ++i) {
+      data.push_back(patterned(wire::block_min + i * 4099, static_cast<unsigned>(i)));
+    }
+    std::string item;
+    const auto at = wire::begin_call(item, "ns::f", 0, 1);
+    item += "small arguments";
+    const std::size_t item_size = item.size();
+    std::vector<wire::pending_block> pending;
+    for (const auto& d : data) pending.push_back({d.data(), d.size()});
+    wire::end_call_with_blocks(item, at, pending);
+    wire::set_call_id(item, 42);  // as the executor does, on the whole buffer
+    EXPECT_TRUE(wire::has_blocks(item));
+
+    std::vector<wire::block_span> spans{{7, 7}};  // split_blocks starts afresh
+    EXPECT_EQ(wire::split_blocks(item, spans), item_size) << count << " blocks";
+    ASSERT_EQ(spans.size(), count);
+    std::size_t offset = item_size;
+    for (std::size_t i = 0; i < count; ++i) {
+      EXPECT_EQ(spans[i].offset, offset) << "block " << i;
+      EXPECT_EQ(spans[i].size, data[i].size()) << "block " << i;
+      EXPECT_TRUE(std::string_view(item).substr(spans[i].offset, spans[i].size) == data[i])
+          << "block " << i << " of " << count << " is not the caller's bytes";
+      offset += data[i].size();
+    }
+    EXPECT_EQ(item.size(), offset + 8 * count + 4);  // then the size table and its count
+
+    wire::reader reader(std::string_view(item).substr(0, item_size));
+    const auto call = reader.next_call();
+    EXPECT_TRUE(reader.empty());
+    EXPECT_EQ(call.flags, wire::blocks_flag);
+    EXPECT_EQ(call.id, 42u);
+    EXPECT_EQ(call.count, 1u);
+    EXPECT_EQ(call.name, "ns::f");
+    EXPECT_EQ(call.payload, "small arguments");
+    EXPECT_EQ(wire::call_id(item), 42u);
+  }
+  std::string plain;
+  wire::append_call(plain, {1, 0, 1, "f", std::string(100, 'x')});
+  EXPECT_FALSE(wire::has_blocks(plain));
+  std::string chunk;
+  wire::append_call(chunk, {1, wire::chunk_flag, 2, "f", ""});
+  EXPECT_FALSE(wire::has_blocks(chunk));
+}
+
+TEST(codec, blocks_flag_is_only_valid_on_a_single_call) {
+  std::string blocks;
+  wire::append_call(blocks, {1, wire::blocks_flag, 1, "f", ""});
+  EXPECT_EQ(wire::reader(blocks).next_call().flags, wire::blocks_flag);
+  std::string both;
+  wire::append_call(both, {1, wire::chunk_flag | wire::blocks_flag, 1, "f", ""});
+  EXPECT_THROW(wire::reader(both).next_call(), wire::decode_error);
+  std::string both_counted;
+  wire::append_call(both_counted, {1, wire::chunk_flag | wire::blocks_flag, 4, "f", ""});
+  EXPECT_THROW(wire::reader(both_counted).next_call(), wire::decode_error);
+  std::string blocks_counted;
+  wire::append_call(blocks_counted, {1, wire::blocks_flag, 2, "f", ""});
+  EXPECT_THROW(wire::reader(blocks_counted).next_call(), wire::decode_error);
+}
+
+TEST(codec, a_result_sent_as_a_block_is_announced_by_its_size) {
+  const std::uint64_t bytes = (std::uint64_t{2} << 30) + 4099;  // past a 32-bit size
+  std::string message;
+  const auto at = wire::begin_result(message, 77, true);
+  wire::end_block_result(message, at, bytes);
+  EXPECT_EQ(message.size(), 8u + 1 + 8 + 8);  // the size only, no value
+  wire::append_result(message, {78, true, "v"});
+  wire::reader reader(message);
+  const auto block = reader.next_result();
+  EXPECT_EQ(block.id, 77u);
+  EXPECT_TRUE(block.ok);
+  EXPECT_TRUE(block.block);
+  EXPECT_EQ(block.block_bytes, bytes);
+  const auto inline_value = reader.next_result();
+  EXPECT_EQ(inline_value.id, 78u);
+  EXPECT_TRUE(inline_value.ok);
+  EXPECT_FALSE(inline_value.block);
+  EXPECT_EQ(inline_value.payload, "v");
+  EXPECT_TRUE(reader.empty());
+}
+
+TEST(codec, malformed_block_results_and_unknown_statuses_are_rejected) {
+  constexpr std::size_t status_at = 8;  // after the u64 id
+  for (const std::size_t size : {0u, 7u, 9u, 16u}) {
+    std::string message;
+    wire::append_result(message, {5, true, std::string(size, '\x01')});
+    message[status_at] = 2;
+    EXPECT_THROW(wire::reader(message).next_result(), wire::decode_error)
+        << "a block announced with " << size << " bytes of size";
+  }
+  std::string eight;
+  wire::append_result(eight, {5, true, std::string(8, '\0')});
+  eight[status_at] = 2;
+  EXPECT_TRUE(wire::reader(eight).next_result().block);
+  for (const int status : {3, 0x80, 0xff}) {
+    std::string message;
+    wire::append_result(message, {5, true, std::string(8, '\0')});
+    message[status_at] = static_cast<char>(status);
+    EXPECT_THROW(wire::reader(message).next_result(), wire::decode_error) << "status " << status;
+  }
+}
+
+// Only a worker running a single call can receive blocks; anywhere else
+// (the root's results, map() chunks, local threads) a marker is an error.
+TEST(value_codec, a_block_marker_with_nothing_to_receive_it_is_a_length_error) {
+  std::string marked;
+  rd::raw_writer(marked).put(std::uint64_t{3} | wire::block_marker);
+  EXPECT_THROW(rd::raw_reader(marked).get<std::vector<double>>(), std::length_error);
+  EXPECT_THROW(rd::raw_reader(marked).get<std::string>(), std::length_error);
+  EXPECT_THROW(rd::decode_result<std::vector<char>>(marked), std::length_error);
+
+  const std::vector<double> big(wire::block_min / sizeof(double));
+  std::string args;
+  std::vector<wire::pending_block> pending;
+  rd::args_writer<decltype(&dot)>(args, &dot, &pending).add(big, "abc", 4);
+  ASSERT_EQ(pending.size(), 1u);
+  rd::args_reader<decltype(&dot)> reader(args);
+  EXPECT_THROW(reader.next(), std::length_error);
+}
+
+TEST(value_codec, only_large_arguments_of_the_parameter_type_are_listed_as_blocks) {
+  using writer = rd::args_writer<decltype(&by_reference)>;
+  constexpr std::size_t per_block = wire::block_min / sizeof(double);
+  const std::vector<double> below(per_block - 1, 1.5);
+  const std::vector<double> at(per_block, 2.5);
+  const std::string text = letters(wire::block_min + 1);
+
+  std::vector<wire::pending_block> pending;
+  std::string small;
+  writer(small, &by_reference, &pending).add(below, 1, std::string("s"));
+  EXPECT_TRUE(pending.empty());
+  EXPECT_EQ(small.size(), 8 + below.size() * sizeof(double) + 4 + 8 + 1);
+
+  std::string large;
+  writer(large, &by_reference, &pending).add(at, 7, text);
+  ASSERT_EQ(pending.size(), 2u);
+  EXPECT_EQ(pending[0].data, at.data());  // the caller's own value, not a copy
+  EXPECT_EQ(pending[0].size, wire::block_min);
+  EXPECT_EQ(pending[1].data, text.data());
+  EXPECT_EQ(pending[1].size, text.size());
+  ASSERT_EQ(large.size(), 8u + 4 + 8);  // two marked counts and the int between them
+  EXPECT_EQ(stored_u64(large, 0), per_block | wire::block_marker);
+  EXPECT_EQ(stored_u64(large, 12), text.size() | wire::block_marker);
+
+  // Converted first (a const char* for a std::string): inline, however large.
+  pending.clear();
+  std::string converted;
+  writer(converted, &by_reference, &pending).add(below, 1, text.c_str());
+  EXPECT_TRUE(pending.empty());
+  EXPECT_EQ(converted.size(), 8 + below.size() * sizeof(double) + 4 + 8 + text.size());
+  // Without a list (local threads), nothing is a block.
+  std::string local;
+  writer(local, &by_reference).add(at, 7, text);
+  EXPECT_EQ(local.size(), 8 + at.size() * sizeof(double) + 4 + 8 + text.size());
+  rd::args_reader<decltype(&by_reference)> reader(local);
+  const auto [a, n, s] = reader.next();
+  EXPECT_EQ(a, at);
+  EXPECT_EQ(n, 7);
+  EXPECT_EQ(s, text);
+}

@@ -153,3 +153,239 @@ TEST(dispatch, bytes_left_over_after_the_arguments_are_a_decoding_error) {
   EXPECT_NE(info.message.find("1 bytes left over after the arguments"), std::string::npos)
       << info.message;
 }
+
+// Blocks (wire::block_min) on a worker: argument blocks come in through
+// call_blocks::receive, a large result is moved into call_blocks::result.
+namespace blocks {
+
+std::uint64_t fnv(const void* data, std::size_t size) {
+  std::uint64_t h = 14695981039346656037ull;
+  const auto* p = static_cast<const unsigned char*>(data);
+  for (std::size_t i = 0; i < size; ++i) h = (h ^ p[i]) * 1099511628211ull;
+  return h;
+}
+
+// Each argument's size and digest, so a misplaced byte or argument shows.
+std::vector<std::uint64_t> describe(const std::vector<double>& a, int k, const std::string& s,
+                                    std::vector<char> c) {
+  return {a.size(),
+          fnv(a.data(), a.size() * sizeof(double)),
+          static_cast<std::uint64_t>(static_cast<std::int64_t>(k)),
+          s.size(),
+          fnv(s.data(), s.size()),
+          c.size(),
+          fnv(c.data(), c.size())};
+}
+std::vector<char> echo_chars(std::vector<char> v) {
+  return v;
+}
+std::string repeat_char(char c, std::uint64_t n) {
+  return std::string(n, c);
+}
+std::vector<char> throw_after_reading(const std::vector<char>& v) {
+  throw std::runtime_error("read " + std::to_string(v.size()) + " bytes");
+}
+
+}  // namespace blocks
+
+RANKPOOL_REGISTER(blocks::describe);
+RANKPOOL_REGISTER(blocks::echo_chars);
+RANKPOOL_REGISTER(blocks::repeat_char);
+RANKPOOL_REGISTER(blocks::throw_after_reading);
+
+namespace {
+
+// A worker's call_blocks without MPI: receive() hands out the blocks the
+// root would have sent, in order, checking each is asked for at its size.
+class local_blocks final : public rd::call_blocks {
+ public:
+  explicit local_blocks(std::vector<wire::pending_block> blocks = {})
+      : blocks_(std::move(blocks)) {}
+  void receive(char* into, std::size_t bytes) override {
+    ++receives;
+    if (receives > blocks_.size()) throw std::logic_error("no block left to receive");
+    const auto& b = blocks_[receives - 1];
+    if (b.size != bytes) {
+      throw std::logic_error("block " + std::to_string(receives - 1) + " has " +
+                             std::to_string(b.size) + " bytes, asked for " + std::to_string(bytes));
+    }
+    std::memcpy(into, b.data, bytes);
+  }
+  std::size_t receives = 0;
+
+ private:
+  std::vector<wire::pending_block> blocks_;
+};
+
+template <class F, class... A>
+std::string encode_args(F f, std::vector<wire::pending_block>* pending, A&&... args) {
+  std::string payload;
+  rd::args_writer<F>(payload, f, pending).add(std::forward<A>(args)...);
+  return payload;
+}
+
+outcome run_with(std::string_view name, const std::string& payload, rd::call_blocks* blocks,
+                 std::uint8_t flags = 0, std::uint32_t count = 1) {
+  outcome out;
+  out.ok =
+      rd::run_call({1, flags, count, name, payload}, rd::call_site{3, "hostA"}, out.reply, blocks);
+  return out;
+}
+
+std::vector<char> chars(std::size_t n, unsigned seed) {
+  std::vector<char> v(n);
+  for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<char>(i * 131 + seed + i / 4096);
+  return v;
+}
+
+}  // namespace
+
+TEST(dispatch, block_arguments_are_received_in_order_between_small_ones) {
+  std::vector<double> a(wire::block_min / sizeof(double) + 3);
+  for (std::size_t i = 0; i < a.size(); ++i) a[i] = 0.5 * static_cast<double>(i) - 1e6;
+  std::string s(wire::block_min + 11, '\0');
+  for (std::size_t i = 0; i < s.size(); ++i) s[i] = static_cast<char>(i * 7 + i / 251);
+  const auto c = chars(wire::block_min, 5);
+  std::vector<wire::pending_block> pending;
+  const auto payload = encode_args(&blocks::describe, &pending, a, -7, s, c);
+  ASSERT_EQ(pending.size(), 3u);
+  local_blocks blocks(pending);
+  const auto out = run_with("blocks::describe", payload, &blocks, wire::blocks_flag);
+  ASSERT_TRUE(out.ok) << wire::decode_error_info(out.payload()).message;
+  EXPECT_EQ(blocks.receives, 3u);
+  EXPECT_EQ(rd::decode_result<std::vector<std::uint64_t>>(out.payload()),
+            blocks::describe(a, -7, s, c));
+  EXPECT_FALSE(blocks.result.owner);  // a small result stays in the reply
+}
+
+TEST(dispatch, a_large_result_moves_into_call_blocks_a_small_one_stays_inline) {
+  constexpr std::size_t header = 8 + 1 + 8;  // id, status, payload length
+  {
+    const auto v = chars(wire::block_min, 1);
+    local_blocks blocks;
+    const auto out =
+        run_with("blocks::echo_chars", encode_args(&blocks::echo_chars, nullptr, v), &blocks);
+    ASSERT_TRUE(out.ok);
+    EXPECT_EQ(blocks.receives, 0u);
+    EXPECT_EQ(out.reply.size(), header + 8);  // no copy of the value in the reply
+    const auto item = wire::reader(out.reply).next_result();
+    EXPECT_TRUE(item.ok);
+    EXPECT_TRUE(item.block);
+    EXPECT_EQ(item.block_bytes, v.size());
+    ASSERT_TRUE(blocks.result.owner);
+    ASSERT_EQ(blocks.result.bytes, v.size());
+    EXPECT_EQ(std::memcmp(blocks.result.data, v.data(), v.size()), 0);
+  }
+  {
+    local_blocks blocks;
+    const std::uint64_t n = wire::block_min + 4097;
+    const auto out = run_with("blocks::repeat_char",
+                              encode_args(&blocks::repeat_char, nullptr, 'q', n), &blocks);
+    ASSERT_TRUE(out.ok);
+    EXPECT_EQ(out.reply.size(), header + 8);
+    EXPECT_EQ(wire::reader(out.reply).next_result().block_bytes, n);
+    ASSERT_TRUE(blocks.result.owner);
+    ASSERT_EQ(blocks.result.bytes, n);
+    EXPECT_EQ(std::string(static_cast<const char*>(blocks.result.data), n), std::string(n, 'q'));
+  }
+  {
+    const auto v = chars(wire::block_min - 1, 2);
+    local_blocks blocks;
+    const auto out =
+        run_with("blocks::echo_chars", encode_args(&blocks::echo_chars, nullptr, v), &blocks);
+    ASSERT_TRUE(out.ok);
+    EXPECT_FALSE(blocks.result.owner);
+    const auto item = wire::reader(out.reply).next_result();
+    EXPECT_FALSE(item.block);
+    EXPECT_EQ(rd::decode_result<std::vector<char>>(item.payload), v);
+  }
+  {
+    // Without call_blocks (local threads) a large result stays inline too.
+    const auto v = chars(wire::block_min + 1, 3);
+    const auto out =
+        run_with("blocks::echo_chars", encode_args(&blocks::echo_chars, nullptr, v), nullptr);
+    ASSERT_TRUE(out.ok);
+    const auto item = wire::reader(out.reply).next_result();
+    EXPECT_FALSE(item.block);
+    EXPECT_EQ(rd::decode_result<std::vector<char>>(item.payload), v);
+  }
+  {
+    // A map() chunk's results stay together in its reply, however large.
+    const auto v = chars(wire::block_min + 2, 4);
+    const auto w = chars(2 * wire::block_min, 6);
+    std::string payload;
+    {
+      rd::args_writer<decltype(&blocks::echo_chars)> out(payload, &blocks::echo_chars);
+      out.add(v);
+      out.add(w);
+    }
+    local_blocks blocks;
+    const auto out = run_with("blocks::echo_chars", payload, &blocks, wire::chunk_flag, 2);
+    ASSERT_TRUE(out.ok);
+    EXPECT_FALSE(blocks.result.owner);
+    const auto chunk = rd::decode_result<rd::chunk<std::vector<char>>>(out.payload());
+    ASSERT_EQ(chunk.values.size(), 2u);
+    EXPECT_EQ(chunk.values[0], v);
+    EXPECT_EQ(chunk.values[1], w);
+  }
+}
+
+TEST(dispatch, a_failing_call_leaves_no_block_to_send) {
+  const auto v = chars(wire::block_min + 5, 7);
+  std::vector<wire::pending_block> pending;
+  const auto payload = encode_args(&blocks::throw_after_reading, &pending, v);
+  ASSERT_EQ(pending.size(), 1u);
+  {
+    local_blocks blocks(pending);
+    const auto out = run_with("blocks::throw_after_reading", payload, &blocks, wire::blocks_flag);
+    ASSERT_FALSE(out.ok);
+    EXPECT_EQ(blocks.receives, 1u);  // it read its argument, then threw
+    EXPECT_FALSE(blocks.result.owner);
+    EXPECT_EQ(blocks.result.bytes, 0u);
+    const auto info = wire::decode_error_info(out.payload());
+    EXPECT_EQ(info.type_name, "std::runtime_error");
+    EXPECT_EQ(info.message, "read " + std::to_string(v.size()) + " bytes");
+  }
+  {
+    // run_call clears whatever was there: its caller sends blocks->result
+    // whenever it holds a value, so a failure must leave it empty.
+    local_blocks blocks(pending);
+    blocks.result.owner = std::make_shared<int>(1);
+    blocks.result.data = v.data();
+    blocks.result.bytes = v.size();
+    EXPECT_FALSE(run_with("blocks::throw_after_reading", payload, &blocks, wire::blocks_flag).ok);
+    EXPECT_FALSE(blocks.result.owner);
+    EXPECT_EQ(blocks.result.bytes, 0u);
+  }
+  {
+    // An unknown name fails before any block is read (the worker drops them).
+    local_blocks blocks(pending);
+    const auto out = run_with("blocks::missing", payload, &blocks, wire::blocks_flag);
+    ASSERT_FALSE(out.ok);
+    EXPECT_EQ(blocks.receives, 0u);
+    EXPECT_FALSE(blocks.result.owner);
+    EXPECT_NE(wire::decode_error_info(out.payload()).message.find("'blocks::missing'"),
+              std::string::npos);
+  }
+}
+
+TEST(dispatch, block_markers_where_no_block_can_follow_are_decoding_errors) {
+  const auto v = chars(wire::block_min, 8);
+  std::vector<wire::pending_block> pending;
+  const auto payload = encode_args(&blocks::echo_chars, &pending, v);
+  ASSERT_EQ(pending.size(), 1u);
+  for (const bool chunk : {true, false}) {
+    local_blocks blocks(pending);
+    // A map() chunk never has blocks; local threads have no call_blocks.
+    const auto out = chunk ? run_with("blocks::echo_chars", payload, &blocks, wire::chunk_flag)
+                           : run_with("blocks::echo_chars", payload, nullptr, wire::blocks_flag);
+    ASSERT_FALSE(out.ok);
+    EXPECT_EQ(blocks.receives, 0u);
+    EXPECT_FALSE(blocks.result.owner);
+    const auto info = wire::decode_error_info(out.payload());
+    EXPECT_EQ(info.type_name, "std::length_error") << (chunk ? "chunk" : "no call_blocks");
+    EXPECT_NE(info.message.find("could not decode the arguments of 'blocks::echo_chars'"),
+              std::string::npos)
+        << info.message;
+  }
+}

@@ -126,17 +126,16 @@ void receive_block(MPI_Comm comm, int source, int tag, char* into, std::size_t b
   std::size_t offset = 0;
   std::string dropped;
   for (;;) {
-    MPI_Message handle = MPI_MESSAGE_NULL;
+    // Probe, then receive only what fits: a message that is not the block
+    // (a lost block's successor, a forged announcement) stays queued for
+    // the caller's loop. Only one thread receives from `source` meanwhile.
     MPI_Status status;
-    check_mpi(MPI_Mprobe(source, MPI_ANY_TAG, comm, &handle, &status), "MPI_Mprobe");
+    check_mpi(MPI_Probe(source, MPI_ANY_TAG, comm, &status), "MPI_Probe");
     int count = 0;
     check_mpi(MPI_Get_count(&status, MPI_BYTE, &count), "MPI_Get_count");
     const auto size = static_cast<std::size_t>(count);
     const bool part = status.MPI_TAG == wire::part_tag;
-    if ((!part && status.MPI_TAG != tag) || size > bytes - offset) {
-      // Take it off the queue first, so the error leaves nothing half-matched.
-      dropped.resize(size);
-      MPI_Mrecv(dropped.data(), count, MPI_BYTE, &handle, MPI_STATUS_IGNORE);
+    if ((!part && status.MPI_TAG != tag) || (into != nullptr && size > bytes - offset)) {
       throw broken_executor("rankpool: rank " + std::to_string(source) + " announced a block of " +
                             std::to_string(bytes) + " bytes but sent a message of " +
                             std::to_string(size) + " bytes with tag " +
@@ -149,11 +148,12 @@ void receive_block(MPI_Comm comm, int source, int tag, char* into, std::size_t b
     } else {
       target += offset;
     }
-    check_mpi(MPI_Mrecv(target, count, MPI_BYTE, &handle, MPI_STATUS_IGNORE), "MPI_Mrecv");
+    check_mpi(MPI_Recv(target, count, MPI_BYTE, source, status.MPI_TAG, comm, MPI_STATUS_IGNORE),
+              "MPI_Recv");
     offset += size;
     if (!part) break;
   }
-  if (offset != bytes) {
+  if (into != nullptr && offset != bytes) {
     throw broken_executor("rankpool: rank " + std::to_string(source) + " announced a block of " +
                           std::to_string(bytes) + " bytes but sent " + std::to_string(offset));
   }

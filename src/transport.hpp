@@ -88,8 +88,8 @@ inline void send_blocking(MPI_Comm comm, int dest, int tag, const std::string& d
 
 // Receives the block of `bytes` that `source` sends next with `tag` (split
 // into parts like any message) straight into `into`; with `into` null the
-// block is received and dropped. Throws broken_executor if what arrives is
-// not such a block.
+// block is received and dropped, whatever its size. Throws broken_executor,
+// leaving the message queued, if what arrives next is not such a block.
 void receive_block(MPI_Comm comm, int source, int tag, char* into, std::size_t bytes);
 
 class inbox {

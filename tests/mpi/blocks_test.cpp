@@ -3,7 +3,7 @@
 // value is checked byte for byte. At one rank (local threads) nothing is a
 // block and every result must be the same.
 //
-// This binary interposes MPI_Isend and MPI_Mprobe (the MPI profiling
+// This binary interposes MPI_Isend and MPI_Recv (the MPI profiling
 // interface) to count the blocks the root sends (arg_block_tag) and receives
 // (block_tag), so the tests also show which values took the block path.
 #include "codec.hpp"
@@ -38,13 +38,10 @@ extern "C" int MPI_Isend(const void* buffer, int count, MPI_Datatype type, int d
   return PMPI_Isend(buffer, count, type, dest, tag, comm, request);
 }
 
-extern "C" int MPI_Mprobe(int source, int tag, MPI_Comm comm, MPI_Message* message,
-                          MPI_Status* status) {
-  const int rc = PMPI_Mprobe(source, tag, comm, message, status);
-  if (rc == MPI_SUCCESS && status != MPI_STATUS_IGNORE && status->MPI_TAG == wire::block_tag) {
-    result_blocks_received.fetch_add(1);
-  }
-  return rc;
+extern "C" int MPI_Recv(void* buffer, int count, MPI_Datatype type, int source, int tag,
+                        MPI_Comm comm, MPI_Status* status) {
+  if (tag == wire::block_tag) result_blocks_received.fetch_add(1);
+  return PMPI_Recv(buffer, count, type, source, tag, comm, status);
 }
 
 namespace blk {
@@ -642,4 +639,34 @@ TEST(blocks, a_block_marker_without_blocks_flag_and_a_stray_block_are_dropped) {
     ASSERT_EQ(squared[i].wait_for(std::chrono::seconds(20)), std::future_status::ready);
     EXPECT_EQ(squared[i].get(), static_cast<int>(i * i));
   }
+}
+
+// Forged as well, but flagged: a call that announces a block which never
+// comes. Its worker must not take the root's next real call message as the
+// block (it stays queued and is served): the forged call fails alone.
+TEST(blocks, an_announced_block_that_never_comes_does_not_swallow_the_next_call) {
+  rankpool::executor pool;
+  if (!pool) return;
+  const auto* comm = rankpool::detail::executor_access::private_comm(pool);
+  if (comm == nullptr) GTEST_SKIP() << "no worker ranks at this size";
+  const auto v = blk::chars(min, 43);
+  std::vector<wire::pending_block> pending;
+  std::string payload;
+  rankpool::detail::args_writer<decltype(&blk::echo_chars)>(payload, &blk::echo_chars, &pending)
+      .add(v);
+  ASSERT_EQ(pending.size(), 1u);
+  std::string flagged;
+  wire::append_call(flagged, {1u << 30, wire::blocks_flag, 1, "blk::echo_chars", payload});
+  for (int w = 0; w < comm->size(); ++w) {
+    if (w == comm->rank()) continue;
+    comm->send(w, wire::call_tag, flagged.data(), static_cast<int>(flagged.size()));
+  }
+  std::vector<rankpool::future<int>> squared;
+  for (int i = 0; i < 4 * pool.max_workers(); ++i) squared.push_back(pool.submit(calls::square, i));
+  for (std::size_t i = 0; i < squared.size(); ++i) {
+    ASSERT_EQ(squared[i].wait_for(std::chrono::seconds(20)), std::future_status::ready)
+        << "call " << i;
+    EXPECT_EQ(squared[i].get(), static_cast<int>(i * i));
+  }
+  EXPECT_TRUE(same_bytes(pool.submit(blk::echo_chars, v).get(), v));
 }

@@ -429,7 +429,7 @@ TEST(codec, a_result_sent_as_a_block_is_announced_by_its_size) {
   EXPECT_EQ(block.id, 77u);
   EXPECT_TRUE(block.ok);
   EXPECT_TRUE(block.block);
-  EXPECT_EQ(block.block_bytes, bytes);
+  EXPECT_EQ(block.follows, bytes);
   const auto inline_value = reader.next_result();
   EXPECT_EQ(inline_value.id, 78u);
   EXPECT_TRUE(inline_value.ok);
@@ -451,12 +451,27 @@ TEST(codec, malformed_block_results_and_unknown_statuses_are_rejected) {
   wire::append_result(eight, {5, true, std::string(8, '\0')});
   eight[status_at] = 2;
   EXPECT_TRUE(wire::reader(eight).next_result().block);
-  for (const int status : {3, 0x80, 0xff}) {
+  for (const int status : {4, 0x80, 0xff}) {
     std::string message;
     wire::append_result(message, {5, true, std::string(8, '\0')});
     message[status_at] = static_cast<char>(status);
     EXPECT_THROW(wire::reader(message).next_result(), wire::decode_error) << "status " << status;
   }
+}
+
+TEST(codec, an_envelope_announces_the_size_of_the_message_that_follows) {
+  const std::uint64_t size = (std::uint64_t{5} << 32) + 123;  // past 32 bits
+  const auto envelope = wire::encode_envelope(size);
+  wire::reader reader(envelope);
+  const auto item = reader.next_result();
+  EXPECT_TRUE(item.envelope);
+  EXPECT_FALSE(item.block);
+  EXPECT_EQ(item.id, 0u);
+  EXPECT_EQ(item.follows, size);
+  EXPECT_TRUE(reader.empty());
+  std::string short_size = envelope;
+  short_size.pop_back();  // the payload length still says 8
+  EXPECT_THROW(wire::reader(short_size).next_result(), wire::decode_error);
 }
 
 // Only a worker running a single call can receive blocks; anywhere else

@@ -271,7 +271,7 @@ TEST(dispatch, a_large_result_moves_into_call_blocks_a_small_one_stays_inline) {
     const auto item = wire::reader(out.reply).next_result();
     EXPECT_TRUE(item.ok);
     EXPECT_TRUE(item.block);
-    EXPECT_EQ(item.block_bytes, v.size());
+    EXPECT_EQ(item.follows, v.size());
     ASSERT_TRUE(blocks.result.owner);
     ASSERT_EQ(blocks.result.bytes, v.size());
     EXPECT_EQ(std::memcmp(blocks.result.data, v.data(), v.size()), 0);
@@ -283,7 +283,7 @@ TEST(dispatch, a_large_result_moves_into_call_blocks_a_small_one_stays_inline) {
                               encode_args(&blocks::repeat_char, nullptr, 'q', n), &blocks);
     ASSERT_TRUE(out.ok);
     EXPECT_EQ(out.reply.size(), header + 8);
-    EXPECT_EQ(wire::reader(out.reply).next_result().block_bytes, n);
+    EXPECT_EQ(wire::reader(out.reply).next_result().follows, n);
     ASSERT_TRUE(blocks.result.owner);
     ASSERT_EQ(blocks.result.bytes, n);
     EXPECT_EQ(std::string(static_cast<const char*>(blocks.result.data), n), std::string(n, 'q'));

@@ -8,6 +8,7 @@
 #include "rankpool/detail/state.hpp"
 #include "rankpool/options.hpp"
 
+#include <atomic>
 #include <boost/mpi/communicator.hpp>
 
 #include <condition_variable>
@@ -50,8 +51,8 @@ class executor_core : public driver {
   int sleepers_ = 0;  // threads blocked on wake_: submit notifies only when there are any
   // Calls not yet sent; each state holds its encoded call item (call_item()).
   std::deque<std::shared_ptr<state_base>> pending_;
-  bool shutting_down_ = false;
-  std::string broken_;  // non-empty once the pool cannot run calls; says why
+  std::atomic<bool> shutting_down_{false};  // set under mutex_; read without it too
+  std::string broken_;                      // non-empty once the pool cannot run calls; says why
 };
 
 std::shared_ptr<executor_core> make_local_core(const options& opts, int threads);

@@ -12,6 +12,8 @@
 #include "transport.hpp"
 
 #include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <iostream>
 
 namespace rankpool::detail {
@@ -37,6 +39,7 @@ class mpi_core final : public executor_core {
     for (int r = 0; r < comm_.size(); ++r) {
       if (r != opts.root) workers_.push_back(r);
     }
+    lazy_sends_ = 64 * workers_.size() * static_cast<std::size_t>(opts.window);
     int level = MPI_THREAD_SINGLE;
     MPI_Query_thread(&level);
     threaded_ = level == MPI_THREAD_MULTIPLE;
@@ -50,6 +53,11 @@ class mpi_core final : public executor_core {
   void driving_started() noexcept override { drivers_.fetch_add(1); }
 
   void driving_stopped(bool giving_up) noexcept override {
+    // A waiter whose result came is likely to wait again soon (iterating a
+    // map): the background thread stays aside a little longer, so the two
+    // threads do not take turns at the loop (each turn costs a hand-over of
+    // the drive lock, of MPI's state and of malloc's arena).
+    last_driven_.store(giving_up ? 0 : now_ns(), std::memory_order_relaxed);
     if (drivers_.fetch_sub(1) == 1 && giving_up && threaded_) {
       // The last driver blocks with calls still out: the background thread
       // takes over now rather than at the end of its wait.
@@ -101,6 +109,10 @@ class mpi_core final : public executor_core {
         stand_aside();
         continue;
       }
+      if (const auto left = recent_drive_left(); left.count() > 0) {
+        std::this_thread::sleep_for(left);
+        continue;
+      }
       {
         std::lock_guard<std::mutex> drive(drive_mutex_);
         if (!finished_) step();
@@ -115,6 +127,21 @@ class mpi_core final : public executor_core {
         idle(pause);
       }
     }
+  }
+
+  static std::int64_t now_ns() noexcept {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
+
+  // How much longer the background thread leaves the loop to a waiter that
+  // drove it recently.
+  std::chrono::nanoseconds recent_drive_left() const noexcept {
+    const std::int64_t last = last_driven_.load(std::memory_order_relaxed);
+    if (last == 0) return std::chrono::nanoseconds{0};
+    const std::int64_t left = last + recent_drive.count() - now_ns();
+    return std::chrono::nanoseconds{left > 0 ? left : 0};
   }
 
   // While waiting threads drive the loop, this thread only waits for them
@@ -161,12 +188,20 @@ class mpi_core final : public executor_core {
   // ranks outnumber cores, a sched_yield): a step that received a result
   // makes no further probe or test, so a busy root spends its time on
   // results and calls rather than on empty polls. Sends are checked for
-  // completion when nothing arrived.
+  // completion only when no call is out, and otherwise only the old ones
+  // beyond lazy_sends_ (complete long since: cheap to test).
   bool step() {
     try {
       const bool received = receive_one();
       bool busy = dispatch() || received;
-      if (!received) busy = outbox_.poll() || busy;
+      // While calls are out, recent sends stay untested (see outbox::trim):
+      // a test of an unfinished send is a round of MPI progress, a
+      // sched_yield when oversubscribed. All are retired before the loop idles.
+      if (!busy && in_flight_count_ == 0) {
+        busy = outbox_.poll();
+      } else {
+        outbox_.trim(lazy_sends_, lazy_send_bytes);
+      }
       busy = stop_workers_when_done() || busy;
       if (busy) busy_steps_.fetch_add(1, std::memory_order_relaxed);
       return busy;
@@ -177,11 +212,12 @@ class mpi_core final : public executor_core {
   }
 
   bool receive_one() {
-    int source = -1;
-    std::string_view data;
-    if (posted_.try_receive(source, data)) {
-      handle(source, wire::result_tag, data);
-      posted_.repost();  // only now: a block or announced message is read first
+    // Every result that has arrived, from any worker, in one MPI call; each
+    // slot is posted again only after its message is handled, so a block
+    // or an announced message from that worker is read first.
+    if (posted_.receive_all([this](int source, std::string_view data) {
+          handle(source, wire::result_tag, data);
+        }) > 0) {
       return true;
     }
     // Workers send only result_tag messages, all of which land in the
@@ -407,9 +443,10 @@ class mpi_core final : public executor_core {
       if (outbox_.empty()) finish_loop();
       return false;
     }
+    if (!shutting_down_.load()) return false;  // the usual case, without the lock
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      if (!shutting_down_ || !pending_.empty()) return false;
+      if (!pending_.empty()) return false;
       if (in_flight_count_ > 0 && broken_.empty()) return false;
     }
     for (int w : workers_) outbox_.send(w, wire::stop_tag, std::string());
@@ -438,6 +475,9 @@ class mpi_core final : public executor_core {
   inbox inbox_;  // only for what this rank sends itself (see receive_one)
   message stray_;
   std::uint32_t empty_polls_ = 0;
+  // While calls are out, sends are tested only beyond these.
+  std::size_t lazy_sends_ = 0;
+  static constexpr std::size_t lazy_send_bytes = std::size_t{4} << 20;
   posted_receives posted_;
   // Owned by whoever runs step(): the loop thread, or the holder of drive_mutex_.
   std::vector<call_ring> in_flight_;  // per rank, in the order the calls were sent
@@ -453,7 +493,9 @@ class mpi_core final : public executor_core {
   std::atomic<std::size_t> in_flight_count_{0};  // raised under mutex_, for idle()'s predicate
   std::atomic<std::uint64_t> busy_steps_{0};     // steps that did something, by any thread
   std::atomic<int> drivers_{0};                  // waiting threads driving the loop now
-  std::condition_variable aside_;                // the background thread waits here for them
+  std::atomic<std::int64_t> last_driven_{0};     // when a waiter last stopped driving (ns)
+  static constexpr std::chrono::microseconds recent_drive{200};
+  std::condition_variable aside_;  // the background thread waits here for them
   bool stop_sent_ = false;
   std::atomic<bool> finished_{false};
   bool threaded_ = false;

@@ -46,6 +46,7 @@ outbox::~outbox() {
 void outbox::send(int dest, std::string data, const segment* segments, std::size_t count) {
   auto& s = sends_.emplace_back();
   s.data = std::move(data);
+  bytes_ += s.data.size();
   for (std::size_t i = 0; i < count; ++i) {
     const auto& seg = segments[i];
     for_each_part(seg.size, max_part_, seg.tag, [&](std::size_t offset, std::size_t size, int t) {
@@ -80,8 +81,13 @@ bool outbox::poll() {
   // costs a round of MPI progress (with a sched_yield when oversubscribed).
   // A later send that is done already waits a little longer for its buffer
   // to be recycled, which costs nothing.
+  return trim(0, 0);
+}
+
+bool outbox::trim(std::size_t keep, std::size_t keep_bytes) {
   bool any = false;
-  while (!sends_.empty() && test(sends_.front())) {
+  while ((sends_.size() > keep || bytes_ > keep_bytes) && !sends_.empty() && test(sends_.front())) {
+    bytes_ -= sends_.front().data.size();
     recycle(std::move(sends_.front().data));
     sends_.pop_front();
     any = true;
@@ -203,7 +209,10 @@ posted_receives::posted_receives(MPI_Comm comm, std::vector<int> sources, int ta
       tag_(tag),
       slot_size_(slot_size),
       slots_(sources_.size(), std::string(slot_size, '\0')),
-      requests_(sources_.size(), MPI_REQUEST_NULL) {
+      requests_(sources_.size(), MPI_REQUEST_NULL),
+      arrived_(sources_.size()),
+      sizes_(sources_.size()),
+      statuses_(sources_.size()) {
   for (std::size_t i = 0; i < sources_.size(); ++i) post(i);
 }
 
@@ -224,34 +233,31 @@ void posted_receives::post(std::size_t i) {
             "MPI_Irecv");
 }
 
-bool posted_receives::try_receive(int& source, std::string_view& data) {
-  int index = MPI_UNDEFINED;
-  int flag = 0;
-  MPI_Status status;
-  const int rc =
-      MPI_Testany(static_cast<int>(requests_.size()), requests_.data(), &index, &flag, &status);
-  if (rc != MPI_SUCCESS && index != MPI_UNDEFINED && status.MPI_ERROR == MPI_ERR_TRUNCATE) {
-    // Only a rank that ignores the protocol sends more than a slot holds.
-    std::cerr << "rankpool: the root dropped a message over " << slot_size_ << " bytes from rank "
-              << sources_[static_cast<std::size_t>(index)] << '\n';
-    post(static_cast<std::size_t>(index));
-    return false;
-  }
-  check_mpi(rc, "MPI_Testany");
-  if (!flag || index == MPI_UNDEFINED) return false;
+std::size_t posted_receives::test_some() {
   int count = 0;
-  check_mpi(MPI_Get_count(&status, MPI_BYTE, &count), "MPI_Get_count");
-  taken_ = static_cast<std::size_t>(index);
-  source = sources_[taken_];
-  data = std::string_view(slots_[taken_].data(), static_cast<std::size_t>(count));
-  return true;
-}
-
-void posted_receives::repost() {
-  if (taken_ == SIZE_MAX) return;
-  const std::size_t i = taken_;
-  taken_ = SIZE_MAX;
-  post(i);
+  const int rc = MPI_Testsome(static_cast<int>(requests_.size()), requests_.data(), &count,
+                              arrived_.data(), statuses_.data());
+  if (rc != MPI_SUCCESS && rc != MPI_ERR_IN_STATUS) check_mpi(rc, "MPI_Testsome");
+  if (count == MPI_UNDEFINED) return 0;  // every slot cancelled
+  std::size_t n = 0;
+  for (int k = 0; k < count; ++k) {
+    const auto i = static_cast<std::size_t>(arrived_[static_cast<std::size_t>(k)]);
+    const auto& status = statuses_[static_cast<std::size_t>(k)];
+    if (rc == MPI_ERR_IN_STATUS && status.MPI_ERROR != MPI_SUCCESS) {
+      if (status.MPI_ERROR != MPI_ERR_TRUNCATE) check_mpi(status.MPI_ERROR, "MPI_Testsome");
+      // Only a rank that ignores the protocol sends more than a slot holds.
+      std::cerr << "rankpool: the root dropped a message over " << slot_size_ << " bytes from rank "
+                << sources_[i] << '\n';
+      post(i);
+      continue;
+    }
+    int bytes = 0;
+    check_mpi(MPI_Get_count(&status, MPI_BYTE, &bytes), "MPI_Get_count");
+    arrived_[n] = static_cast<int>(i);
+    sizes_[n] = static_cast<std::size_t>(bytes);
+    ++n;
+  }
+  return n;
 }
 
 }  // namespace rankpool::detail

@@ -52,6 +52,11 @@ class outbox {
   void send(int dest, std::string data, const segment* segments, std::size_t count);
   // Releases the buffers of completed sends; true if any completed.
   bool poll();
+  // As poll(), but only while more than `keep` sends or `keep_bytes` bytes
+  // are pending: sends that old are complete (their answers came back long
+  // ago), so each test is cheap, and the newest sends are not tested at
+  // all (a test of an unfinished send runs a round of MPI progress).
+  bool trim(std::size_t keep, std::size_t keep_bytes);
   bool empty() const noexcept { return sends_.empty(); }
   // An empty string, with the capacity of a completed send's buffer when
   // one is kept (the largest first).
@@ -76,6 +81,7 @@ class outbox {
   // retired from the front (a string's bytes may live inside it), and it
   // allocates once per several sends rather than once per send.
   std::deque<pending_send> sends_;
+  std::size_t bytes_ = 0;  // in sends_
 };
 
 // A blocking send of a whole message, split into parts like outbox::send.
@@ -108,7 +114,7 @@ class inbox {
 
 // One receive posted per source, for messages of at most slot_size bytes
 // with one tag: an arriving message is matched and copied into its slot as
-// MPI progresses, and one MPI_Testany finds it. A probe and a matched
+// MPI progresses, and one MPI_Testsome finds all that arrived. A probe and a matched
 // receive per message cost the root about twice as much.
 class posted_receives {
  public:
@@ -120,14 +126,22 @@ class posted_receives {
   // Cancels what is still posted; try_receive then finds nothing.
   void cancel() noexcept;
 
-  // A message if one has arrived, seen where it landed: `data` stays valid
-  // until repost(), which posts that slot again.
-  bool try_receive(int& source, std::string_view& data);
-  // Posts the receive of the last message's source again: after that
-  // message was handled, so nothing from that source can match meanwhile.
-  void repost();
+  // Calls handle(source, data) for every message that has arrived, seen
+  // where it landed, and posts each slot again after its call; returns how
+  // many there were.
+  template <class Handle>
+  std::size_t receive_all(Handle&& handle) {
+    const std::size_t n = test_some();
+    for (std::size_t k = 0; k < n; ++k) {
+      const auto i = static_cast<std::size_t>(arrived_[k]);
+      handle(sources_[i], std::string_view(slots_[i].data(), sizes_[k]));
+      post(i);
+    }
+    return n;
+  }
 
  private:
+  std::size_t test_some();
   void post(std::size_t i);
 
   MPI_Comm comm_;
@@ -136,7 +150,9 @@ class posted_receives {
   std::size_t slot_size_;
   std::vector<std::string> slots_;
   std::vector<MPI_Request> requests_;
-  std::size_t taken_ = SIZE_MAX;  // the slot of the last message, until reposted
+  std::vector<int> arrived_;          // test_some()'s slots, in order
+  std::vector<std::size_t> sizes_;    // and their messages' sizes
+  std::vector<MPI_Status> statuses_;  // its scratch
 };
 
 }  // namespace rankpool::detail

@@ -1,7 +1,7 @@
 // What the root does when the MPI library reports a failure on the
 // executor's communicator (which has MPI_ERRORS_RETURN). Open MPI 4.1 never
 // reports a dead peer this way (docs/reliability.md), so the failure is
-// injected: this binary interposes MPI_Testany and MPI_Isend through the MPI
+// injected: this binary interposes MPI_Testsome and MPI_Isend through the MPI
 // profiling interface, and the root's tests of its posted receives (its
 // sends) fail while `fail_receives` (`fail_sends`) is set, as they would
 // under an MPI that reports process failures (e.g. ULFM's MPI_ERR_PROC_FAILED).
@@ -34,11 +34,11 @@ extern "C" int MPI_Isend(const void* buffer, int count, MPI_Datatype type, int d
   return PMPI_Isend(buffer, count, type, dest, tag, comm, request);
 }
 
-// Every MPI_Testany of this process (the root's posted receives use it) comes here.
-extern "C" int MPI_Testany(int count, MPI_Request requests[], int* index, int* flag,
-                           MPI_Status* status) {
+// Every MPI_Testsome of this process (the root's posted receives use it) comes here.
+extern "C" int MPI_Testsome(int count, MPI_Request requests[], int* done, int indices[],
+                            MPI_Status statuses[]) {
   if (fail_receives.load(std::memory_order_relaxed)) return MPI_ERR_OTHER;
-  return PMPI_Testany(count, requests, index, flag, status);
+  return PMPI_Testsome(count, requests, done, indices, statuses);
 }
 
 namespace {
@@ -94,9 +94,9 @@ TEST(mpi_errors, reported_failure_fails_lost_calls_with_broken_executor_and_late
   fail_receives = true;
   for (auto& f : running) {
     const std::string why = broken_reason(f);
-    EXPECT_NE(why.find("rankpool: MPI_Testany failed: "), std::string::npos) << why;
+    EXPECT_NE(why.find("rankpool: MPI_Testsome failed: "), std::string::npos) << why;
   }
-  for (auto& f : queued) EXPECT_NE(broken_reason(f).find("MPI_Testany failed"), std::string::npos);
+  for (auto& f : queued) EXPECT_NE(broken_reason(f).find("MPI_Testsome failed"), std::string::npos);
   fail_receives = false;  // the root's loop has ended: nothing receives any more
 
   const auto start = std::chrono::steady_clock::now();

@@ -20,6 +20,10 @@ std::size_t total_length(std::vector<std::string> words) {
   for (const auto& w : words) n += w.size();
   return n;
 }
+double half_unless_13(std::int64_t x) {
+  if (x == 13 * 13) throw std::domain_error("unlucky input");
+  return static_cast<double>(x) / 2;
+}
 struct offset_by {
   int k = 0;
   int operator()(int x) const { return x + k; }
@@ -33,6 +37,7 @@ struct offset_by {
 
 RANKPOOL_REGISTER(twice);
 RANKPOOL_REGISTER(total_length);
+RANKPOOL_REGISTER(half_unless_13);
 RANKPOOL_REGISTER_AS(&throws_logic, "throws_logic");
 RANKPOOL_REGISTER_TYPE(offset_by);
 
@@ -388,4 +393,45 @@ TEST(dispatch, block_markers_where_no_block_can_follow_are_decoding_errors) {
               std::string::npos)
         << info.message;
   }
+}
+
+// A map() chunk of a scalar -> scalar function takes the batched path
+// (inputs and results copied in runs of 64): its results must be exactly
+// those of one call per input, for counts below, at and past a batch.
+TEST(dispatch, scalar_chunks_give_every_result_in_order) {
+  static_assert(rd::scalar_chunk_v<decltype(&half_unless_13)>);
+  static_assert(!rd::scalar_chunk_v<decltype(&total_length)>);
+  for (const std::uint32_t count : {2u, 63u, 64u, 65u, 200u}) {
+    std::vector<std::int64_t> inputs(count);
+    for (std::uint32_t i = 0; i < count; ++i) inputs[i] = 2 * i;  // even: never 169
+    std::string payload;
+    rd::args_writer<decltype(&half_unless_13)>(payload, &half_unless_13)
+        .add_scalars(inputs.data(), count);
+    const auto out = run("half_unless_13", payload, count, wire::chunk_flag);
+    ASSERT_TRUE(out.ok) << count;
+    const auto values = rd::decode_result<rd::chunk<double>>(out.payload()).values;
+    ASSERT_EQ(values.size(), count);
+    for (std::uint32_t i = 0; i < count; ++i) EXPECT_EQ(values[i], inputs[i] / 2.0) << i;
+  }
+}
+
+TEST(dispatch, a_scalar_chunk_fails_whole_when_one_call_throws_or_inputs_are_short) {
+  std::vector<std::int64_t> inputs(100);
+  for (std::size_t i = 0; i < inputs.size(); ++i) inputs[i] = static_cast<std::int64_t>(i) * 13;
+  std::string payload;  // inputs[13] is 169: the 14th call throws
+  rd::args_writer<decltype(&half_unless_13)>(payload, &half_unless_13)
+      .add_scalars(inputs.data(), inputs.size());
+  const auto thrown = run("half_unless_13", payload, 100, wire::chunk_flag);
+  ASSERT_FALSE(thrown.ok);
+  const auto info = wire::decode_error_info(thrown.payload());
+  EXPECT_EQ(info.type_name, "std::domain_error");
+  EXPECT_EQ(info.message, "unlucky input");
+  // A chunk that claims more inputs than its message holds is a decoding error.
+  const auto short_inputs = run("half_unless_13", payload, 101, wire::chunk_flag);
+  ASSERT_FALSE(short_inputs.ok);
+  EXPECT_NE(wire::decode_error_info(short_inputs.payload()).message.find("could not decode"),
+            std::string::npos);
+  // And one with bytes left over after its inputs, too.
+  const auto long_inputs = run("half_unless_13", payload, 99, wire::chunk_flag);
+  ASSERT_FALSE(long_inputs.ok);
 }

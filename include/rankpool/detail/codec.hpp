@@ -149,6 +149,8 @@ class raw_reader {
   explicit raw_reader(std::string_view in, call_blocks* blocks = nullptr)
       : rest_(in), blocks_(blocks) {}
   std::size_t remaining() const noexcept { return rest_.size(); }
+  // The next `size` bytes as they are (throws if fewer remain).
+  const char* bytes(std::size_t size) { return take(size); }
 
   template <class T>
   T get() {
@@ -400,6 +402,15 @@ class args_reader {
       throw std::length_error("rankpool: " + std::to_string(left) +
                               " bytes left over after the arguments");
     }
+  }
+
+  // n argument lists of one scalar each, as their bytes: see scalar_chunk_v.
+  const char* scalars(std::size_t n, std::size_t size) {
+    if (n > raw_.remaining() / size) {
+      throw std::length_error("rankpool: a chunk claims " + std::to_string(n) +
+                              " arguments but its message holds fewer bytes");
+    }
+    return raw_.bytes(n * size);
   }
 
   args_t next() {

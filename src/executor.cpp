@@ -130,6 +130,18 @@ void executor::enqueue_state(std::shared_ptr<detail::state_base> state, std::str
   core_->submit(std::move(state), std::move(item));
 }
 
+void executor::bulk_begin() noexcept {
+  if (core_) core_->driving_started();
+}
+
+void executor::bulk_step() {
+  if (core_ && core_->background()) core_->progress();  // without one, submit already steps
+}
+
+void executor::bulk_end() noexcept {
+  if (core_) core_->driving_stopped(false);
+}
+
 std::weak_ptr<detail::driver> executor::progress_driver() const {
   // Every kind of core: an MPI core is stepped by its waiters; a local core
   // has nothing to step (progress() is false), but its waiters still spin

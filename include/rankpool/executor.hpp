@@ -150,9 +150,8 @@ class executor {
     // that is later sent: header, then the arguments, then its length.
     // Header (25 bytes and the name) plus the arguments when known: one
     // allocation of the right size, from the pool when large.
-    // (12 more per argument: the table of a call with blocks.)
-    std::string item = detail::acquire_buffer(25 + name.size() + 12 * sizeof...(A) +
-                                              detail::args_writer<fn>::size_hint(args...));
+    std::string item =
+        detail::acquire_buffer(25 + name.size() + detail::args_writer<fn>::size_hint(args...));
     item.clear();
     const auto length_at = detail::wire::begin_call(item, name, 0, 1);
     // Large contiguous arguments go to workers as blocks (see wire::block_min).
@@ -221,6 +220,7 @@ class executor {
     // Each chunk's buffer starts as large as the one before it ended, so a
     // chunk is encoded without growing its buffer step by step.
     std::size_t expected_size = 64 + name.size();
+    bulk_submission bulk(*this);
     while (it != last) {
       // One item per chunk: the function object's state once, then each input's arguments.
       std::string item = detail::acquire_buffer(expected_size);
@@ -243,12 +243,32 @@ class executor {
       expected_size = item.size();
       result.chunks_.push_back(enqueue<detail::chunk<R>>(std::move(item)));
       result.size_ += count;
+      bulk.submitted();
     }
     return result;
   }
 
   void enqueue_state(std::shared_ptr<detail::state_base> state, std::string item);
   std::weak_ptr<detail::driver> progress_driver() const;
+
+  // While map() submits its chunks, the submitting thread drives the
+  // management loop itself, one step per chunk, so the first chunks run
+  // while the last are encoded (a background thread would compete with it
+  // for the cores and the queue's lock instead).
+  class bulk_submission {
+   public:
+    explicit bulk_submission(executor& e) : e_(e) { e_.bulk_begin(); }
+    bulk_submission(const bulk_submission&) = delete;
+    bulk_submission& operator=(const bulk_submission&) = delete;
+    ~bulk_submission() { e_.bulk_end(); }
+    void submitted() { e_.bulk_step(); }
+
+   private:
+    executor& e_;
+  };
+  void bulk_begin() noexcept;
+  void bulk_step();
+  void bulk_end() noexcept;
 
   boost::mpi::communicator comm_;
   std::shared_ptr<detail::executor_core> core_;

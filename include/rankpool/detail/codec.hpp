@@ -294,7 +294,10 @@ class args_writer {
   static std::size_t raw_size(const A& arg) {
     using value_t = std::decay_t<P>;
     if constexpr (std::is_same_v<std::decay_t<A>, value_t>) {
-      return raw_writer::size_of(arg);
+      std::size_t size = raw_writer::size_of(arg);
+      // A block's bytes follow the item, with its size in a table (u64 each, u32 count).
+      if (is_contiguous_raw_v<value_t> && size >= wire::block_min) size += 12;
+      return size;
     } else {
       return 0;  // converted first: the reserve is only a hint
     }

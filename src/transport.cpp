@@ -95,7 +95,7 @@ bool outbox::trim(std::size_t keep, std::size_t keep_bytes) {
   return any;
 }
 
-// Large buffers go to the shared pool, small ones are freed; with
+// Large buffers go to the shared pool, small ones to the small pool; with
 // keep_buffers_, the largest and a few small ones stay for spare().
 void outbox::recycle(std::string&& buffer) {
   constexpr std::size_t max_spares = 8;
@@ -105,6 +105,8 @@ void outbox::recycle(std::string&& buffer) {
     release_buffer(std::move(buffer));
   } else if (keep_buffers_ && spares_.size() < max_spares) {
     spares_.push_back(std::move(buffer));
+  } else {
+    release_small_buffer(std::move(buffer));  // the next call item may take it
   }
 }
 

@@ -31,7 +31,7 @@ class outbox {
  public:
   // keep_buffers: completed sends' buffers stay for spare() (a worker
   // encodes each result into the buffer of an earlier one); otherwise large
-  // ones go back to the shared pool and small ones are freed.
+  // ones go back to the shared pool and small ones to the small one.
   outbox(MPI_Comm comm, std::size_t max_part, bool keep_buffers = false)
       : comm_(comm), max_part_(max_part), keep_buffers_(keep_buffers) {}
   outbox(const outbox&) = delete;

@@ -532,3 +532,30 @@ TEST(value_codec, only_large_arguments_of_the_parameter_type_are_listed_as_block
   EXPECT_EQ(n, 7);
   EXPECT_EQ(s, text);
 }
+
+// Buffers are reused rather than freed: large ones (1 MiB and more) up to
+// 256 MiB in all, small ones (64 B .. 64 KiB) a few dozen. A reused buffer
+// is the same memory, and a request is never given a buffer too small.
+TEST(buffers, released_buffers_are_reused_and_large_enough) {
+  std::string small = rd::acquire_buffer(300);
+  ASSERT_GE(small.capacity(), 300u);
+  small.assign(300, 's');
+  const char* small_memory = small.data();
+  rd::release_small_buffer(std::move(small));
+  std::string again = rd::acquire_buffer(200);
+  EXPECT_EQ(again.data(), small_memory);
+  EXPECT_GE(again.capacity(), 300u);
+  std::string bigger = rd::acquire_buffer(again.capacity() + 1000);  // the pool has none that fits
+  EXPECT_GE(bigger.capacity(), again.capacity() + 1000);
+  EXPECT_NE(bigger.data(), again.data());
+
+  std::string large = rd::acquire_buffer(rd::pooled_buffer_min);
+  ASSERT_GE(large.capacity(), rd::pooled_buffer_min);
+  const char* large_memory = large.data();
+  rd::release_buffer(std::move(large));
+  std::string large_again = rd::acquire_buffer(rd::pooled_buffer_min / 2 + rd::pooled_buffer_min);
+  EXPECT_NE(large_again.data(), large_memory);  // too small for this request
+  EXPECT_GE(large_again.capacity(), rd::pooled_buffer_min / 2 + rd::pooled_buffer_min);
+  std::string reused = rd::acquire_buffer(rd::pooled_buffer_min);
+  EXPECT_EQ(reused.data(), large_memory);
+}

@@ -62,6 +62,9 @@ inline constexpr std::size_t pooled_buffer_min = std::size_t{1} << 20;
 std::string acquire_buffer(std::size_t capacity);
 // Offers a buffer for reuse; small or surplus buffers are simply freed.
 void release_buffer(std::string&& buffer) noexcept;
+// Offers a small buffer (under 64 KiB) for reuse by acquire_buffer; a few
+// dozen are kept, the rest freed.
+void release_small_buffer(std::string&& buffer) noexcept;
 
 // Asks the kernel to back [data, data + bytes) with huge pages (2 MiB) where
 // it can: a 64 MiB buffer then takes 32 page faults instead of 16384, the

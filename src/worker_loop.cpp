@@ -71,7 +71,11 @@ class worker {
     message m;  // every call lands in this one buffer
     for (;;) {
       if (!inbox_.try_receive(m, root_)) {
-        pause.pause();
+        // While spinning, no yield of our own: when ranks outnumber cores,
+        // Open MPI already yields in a progress round that finds nothing,
+        // and a second yield only delays the answer to the next call
+        // (map(64) ran about 10% faster without it).
+        if (!pause.spinning()) pause.pause();
         continue;
       }
       pause.reset();

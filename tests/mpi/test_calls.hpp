@@ -3,6 +3,8 @@
 
 #include <rankpool/rankpool.hpp>
 
+#include <gtest/gtest.h>
+
 #include <boost/serialization/split_member.hpp>
 
 #include <chrono>
@@ -82,6 +84,27 @@ bool becomes_running(const rankpool::future<T>& f) {
     std::this_thread::sleep_for(1ms);
   }
   return f.running();
+}
+
+// Asserts that `f` failed on a worker rank because no callable is
+// registered there as `name` (a function registered on the root only).
+template <class T>
+::testing::AssertionResult failed_as_unregistered(const rankpool::future<T>& f,
+                                                  const std::string& name) {
+  try {
+    f.get();
+  } catch (const rankpool::remote_error& e) {
+    const std::string expected =
+        "no callable is registered as '" + name + "' on rank " + std::to_string(e.rank());
+    if (e.type_name() != "std::invalid_argument" || e.rank() == 0 ||
+        std::string(e.what()).find(expected) == std::string::npos) {
+      return ::testing::AssertionFailure()
+             << "not an unregistered-name error from a worker (" << e.type_name() << ", rank "
+             << e.rank() << "): " << e.what();
+    }
+    return ::testing::AssertionSuccess();
+  }
+  return ::testing::AssertionFailure() << "a worker without '" << name << "' cannot run it";
 }
 
 }  // namespace test_support

@@ -114,7 +114,7 @@ void set_call_count(std::string& item, std::uint32_t count) {
 std::size_t begin_result(std::string& message, std::uint64_t id, bool ok) {
   char head[17];
   store(head, id);
-  store<std::uint8_t>(head + 8, ok ? 1 : 0);
+  store<std::uint8_t>(head + 8, ok ? status_value : status_error);
   store<std::uint64_t>(head + 9, 0);
   message.append(head, sizeof head);
   return message.size() - 8;
@@ -124,10 +124,17 @@ void end_result(std::string& message, std::size_t length_at) {
   patch_u64(message, length_at, message.size() - length_at - 8);
 }
 
-void end_block_result(std::string& message, std::size_t length_at, std::uint64_t bytes) {
-  message[length_at - 1] = 2;  // the status byte
+// Ends the result item begun at length_at (nothing appended yet) as one that
+// announces `bytes` to follow: a block or a whole message.
+static void end_announcing(std::string& message, std::size_t length_at, std::uint8_t status,
+                           std::uint64_t bytes) {
+  message[length_at - 1] = static_cast<char>(status);  // the status byte
   put(message, bytes);
   end_result(message, length_at);
+}
+
+void end_block_result(std::string& message, std::size_t length_at, std::uint64_t bytes) {
+  end_announcing(message, length_at, status_block, bytes);
 }
 
 void append_call(std::string& message, const call_item& item) {
@@ -142,17 +149,14 @@ void append_call(std::string& message, const call_item& item) {
 
 void append_result(std::string& message, const result_item& item) {
   put(message, item.id);
-  put<std::uint8_t>(message, item.ok ? 1 : 0);
+  put<std::uint8_t>(message, item.ok ? status_value : status_error);
   put<std::uint64_t>(message, item.payload.size());
   message.append(item.payload);
 }
 
 std::string encode_envelope(std::uint64_t size) {
   std::string out;
-  const auto length_at = begin_result(out, 0, true);
-  out[length_at - 1] = 3;  // the status byte
-  put(out, size);
-  end_result(out, length_at);
+  end_announcing(out, begin_result(out, 0, true), status_envelope, size);
   return out;
 }
 
@@ -208,10 +212,12 @@ result_item reader::next_result() {
   result_item item;
   item.id = u64();
   const auto status = u8();
-  if (status > 3) throw decode_error("rankpool: result item with an invalid status byte");
-  item.ok = status != 0;
-  item.block = status == 2;
-  item.envelope = status == 3;
+  if (status > status_envelope) {
+    throw decode_error("rankpool: result item with an invalid status byte");
+  }
+  item.ok = status != status_error;
+  item.block = status == status_block;
+  item.envelope = status == status_envelope;
   item.payload = bytes(u64());
   if (item.block || item.envelope) {
     if (item.payload.size() != 8) {

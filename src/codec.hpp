@@ -60,6 +60,14 @@ struct call_item {
   std::string_view payload;
 };
 
+// A result item's status byte.
+enum result_status : std::uint8_t {
+  status_error = 0,     // payload: an error record
+  status_value = 1,     // payload: the value
+  status_block = 2,     // payload: u64 size of the value's block, which follows
+  status_envelope = 3,  // id 0; payload: u64 size of the message that follows
+};
+
 struct result_item {
   std::uint64_t id = 0;
   bool ok = true;

@@ -31,14 +31,11 @@ class mpi_core final : public executor_core {
  public:
   mpi_core(const boost::mpi::communicator& comm, const options& opts)
       : comm_(comm),
+        workers_(other_ranks(comm_.size(), opts.root)),
         outbox_(comm_, opts.max_message_bytes),
         inbox_(comm_),
-        posted_(comm_, other_ranks(comm_.size(), opts.root), wire::result_tag,
-                wire::posted_result_max),
+        posted_(comm_, workers_, wire::result_tag, wire::posted_result_max),
         in_flight_(static_cast<std::size_t>(comm_.size()), call_ring(opts.window)) {
-    for (int r = 0; r < comm_.size(); ++r) {
-      if (r != opts.root) workers_.push_back(r);
-    }
     lazy_sends_ = 64 * workers_.size() * static_cast<std::size_t>(opts.window);
     int level = MPI_THREAD_SINGLE;
     MPI_Query_thread(&level);

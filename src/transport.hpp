@@ -123,7 +123,7 @@ class posted_receives {
   posted_receives& operator=(const posted_receives&) = delete;
   ~posted_receives() { cancel(); }
 
-  // Cancels what is still posted; try_receive then finds nothing.
+  // Cancels what is still posted; receive_all then finds nothing.
   void cancel() noexcept;
 
   // Calls handle(source, data) for every message that has arrived, seen

@@ -8,6 +8,7 @@
 // (block_tag), so the tests also show which values took the block path.
 #include "codec.hpp"
 #include "mpi/test_calls.hpp"
+#include "support/fnv.hpp"
 
 #include <gtest/gtest.h>
 
@@ -46,12 +47,7 @@ extern "C" int MPI_Recv(void* buffer, int count, MPI_Datatype type, int source, 
 
 namespace blk {
 
-std::uint64_t fnv(const void* data, std::size_t size) {
-  std::uint64_t h = 14695981039346656037ull;
-  const auto* p = static_cast<const unsigned char*>(data);
-  for (std::size_t i = 0; i < size; ++i) h = (h ^ p[i]) * 1099511628211ull;
-  return h;
-}
+using test_support::fnv1a;
 
 // Values that differ at every position and from one seed to the next.
 std::vector<char> chars(std::size_t n, std::uint32_t seed) {
@@ -78,7 +74,7 @@ std::string letters(std::size_t n, std::uint32_t seed) {
 
 template <class T>
 std::vector<std::uint64_t> digest_of(const T& v) {
-  return {v.size(), fnv(v.data(), v.size() * sizeof(typename T::value_type))};
+  return {v.size(), fnv1a(v.data(), v.size() * sizeof(typename T::value_type))};
 }
 
 // Each type passed by value and by const reference, in both directions.
@@ -129,7 +125,7 @@ void consume(const std::vector<double>& a, const std::vector<char>& b) {
 
 std::vector<char> throw_after_reading(const std::vector<char>& v, int k) {
   throw std::runtime_error("read " + std::to_string(v.size()) + " bytes, digest " +
-                           std::to_string(fnv(v.data(), v.size())) + ", k " + std::to_string(k));
+                           std::to_string(fnv1a(v.data(), v.size())) + ", k " + std::to_string(k));
 }
 
 // Registered on the root only, at run time (see register_on_this_rank_only).
@@ -485,8 +481,8 @@ TEST(blocks, a_call_that_throws_after_reading_its_block_fails_alone) {
     } catch (const rankpool::remote_error& e) {
       EXPECT_EQ(e.type_name(), "std::runtime_error");
       EXPECT_EQ(std::string(e.what()), "read " + std::to_string(v.size()) + " bytes, digest " +
-                                           std::to_string(blk::fnv(v.data(), v.size())) + ", k " +
-                                           std::to_string(k));
+                                           std::to_string(test_support::fnv1a(v.data(), v.size())) +
+                                           ", k " + std::to_string(k));
     }
   }
   for (auto& f : echoed) EXPECT_TRUE(same_bytes(f.get(), v));
@@ -587,6 +583,23 @@ TEST(blocks, a_cancelled_call_with_a_block_argument_is_never_sent) {
   EXPECT_TRUE(blocks_since(pool, before, 2, 1));  // none of the cancelled call's
 }
 
+namespace {
+
+// A forged call item to blk::echo_chars whose argument `v` is announced as a
+// block (its bytes are not in the item), with the given flags.
+std::string forged_echo_call(const std::vector<char>& v, std::uint8_t flags) {
+  std::vector<wire::pending_block> pending;
+  std::string payload;
+  rankpool::detail::args_writer<decltype(&blk::echo_chars)>(payload, &blk::echo_chars, &pending)
+      .add(v);
+  if (pending.size() != 1) throw std::logic_error("forged_echo_call: v is no block");
+  std::string item;
+  wire::append_call(item, {1u << 30, flags, 1, "blk::echo_chars", payload});
+  return item;
+}
+
+}  // namespace
+
 // Forged on the private communicator: a call whose arguments announce a
 // block its item does not (no blocks_flag) fails on the worker without
 // taking the root's next message as that block, and an argument block no
@@ -597,13 +610,7 @@ TEST(blocks, a_block_marker_without_blocks_flag_and_a_stray_block_are_dropped) {
   const auto* comm = rankpool::detail::executor_access::private_comm(pool);
   if (comm == nullptr) GTEST_SKIP() << "no worker ranks at this size";
   const auto v = blk::chars(min, 41);
-  std::vector<wire::pending_block> pending;
-  std::string payload;
-  rankpool::detail::args_writer<decltype(&blk::echo_chars)>(payload, &blk::echo_chars, &pending)
-      .add(v);
-  ASSERT_EQ(pending.size(), 1u);
-  std::string unflagged;
-  wire::append_call(unflagged, {1u << 30, 0, 1, "blk::echo_chars", payload});
+  const std::string unflagged = forged_echo_call(v, 0);
   for (int w = 0; w < comm->size(); ++w) {
     if (w == comm->rank()) continue;
     comm->send(w, wire::arg_block_tag, v.data(), static_cast<int>(v.size()));
@@ -635,13 +642,7 @@ TEST(blocks, an_announced_block_that_never_comes_does_not_swallow_the_next_call)
   const auto* comm = rankpool::detail::executor_access::private_comm(pool);
   if (comm == nullptr) GTEST_SKIP() << "no worker ranks at this size";
   const auto v = blk::chars(min, 43);
-  std::vector<wire::pending_block> pending;
-  std::string payload;
-  rankpool::detail::args_writer<decltype(&blk::echo_chars)>(payload, &blk::echo_chars, &pending)
-      .add(v);
-  ASSERT_EQ(pending.size(), 1u);
-  std::string flagged;
-  wire::append_call(flagged, {1u << 30, wire::blocks_flag, 1, "blk::echo_chars", payload});
+  const std::string flagged = forged_echo_call(v, wire::blocks_flag);
   for (int w = 0; w < comm->size(); ++w) {
     if (w == comm->rank()) continue;
     comm->send(w, wire::call_tag, flagged.data(), static_cast<int>(flagged.size()));

@@ -1,5 +1,6 @@
 // run_call without MPI: the same code that MPI workers and local threads run.
 #include "dispatch.hpp"
+#include "support/fnv.hpp"
 
 #include <rankpool/rankpool.hpp>
 
@@ -163,23 +164,18 @@ TEST(dispatch, bytes_left_over_after_the_arguments_are_a_decoding_error) {
 // call_blocks::receive, a large result is moved into call_blocks::result.
 namespace blocks {
 
-std::uint64_t fnv(const void* data, std::size_t size) {
-  std::uint64_t h = 14695981039346656037ull;
-  const auto* p = static_cast<const unsigned char*>(data);
-  for (std::size_t i = 0; i < size; ++i) h = (h ^ p[i]) * 1099511628211ull;
-  return h;
-}
+using test_support::fnv1a;
 
 // Each argument's size and digest, so a misplaced byte or argument shows.
 std::vector<std::uint64_t> describe(const std::vector<double>& a, int k, const std::string& s,
                                     std::vector<char> c) {
   return {a.size(),
-          fnv(a.data(), a.size() * sizeof(double)),
+          fnv1a(a.data(), a.size() * sizeof(double)),
           static_cast<std::uint64_t>(static_cast<std::int64_t>(k)),
           s.size(),
-          fnv(s.data(), s.size()),
+          fnv1a(s.data(), s.size()),
           c.size(),
-          fnv(c.data(), c.size())};
+          fnv1a(c.data(), c.size())};
 }
 std::vector<char> echo_chars(std::vector<char> v) {
   return v;

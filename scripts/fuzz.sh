@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer target over the wire decoder and the call dispatcher
+# Builds the libFuzzer target over the wire decoder and the worker's call runner
 # (build-fuzz/, Clang, ASan+UBSan) and runs it from the committed seed corpus
 # for a bounded time. Fails on any crash, sanitizer report, allocation past
 # the malloc limit, hang or leak. Assumes scripts/setup.sh ran (clang and
@@ -37,7 +37,7 @@ mkdir -p "$build/artifacts"
 #   trusted for an allocation gets there. -rss_limit_mb is the overall cap:
 #   ASan's quarantine of freed memory alone holds up to 256 MiB.
 # -timeout: one input running for seconds is a hang (e.g. a loop over a count).
-# -dict: the callable names, so mutations reach the dispatcher's lookup.
+# -dict: the callable names, so mutations reach the call runner's lookup.
 # -print_final_stats: the figures for docs/reliability.md.
 # ASan: leaks are checked; halt on the first report of any sanitizer.
 export ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:allocator_may_return_null=0"

@@ -1,4 +1,4 @@
-#include "rankpool/detail/framing.hpp"
+#include "rankpool/detail/buffer_pool.hpp"
 
 #include <sys/mman.h>
 

@@ -1,6 +1,9 @@
 #include "rankpool/executor.hpp"
 
-#include "core.hpp"
+#include "executor_core.hpp"
+#include "local_core.hpp"
+#include "loop_scheduler.hpp"
+#include "worker_loop.hpp"
 
 #include <boost/mpi/collectives/broadcast.hpp>
 
@@ -94,7 +97,7 @@ executor::executor(const boost::mpi::communicator& comm, options opts) : comm_(c
   max_workers_ = comm.size() - 1;
   remote_workers_ = true;
   if (comm.rank() == opts.root) {
-    core_ = detail::make_mpi_core(own, opts);
+    core_ = detail::make_loop_scheduler(own, opts);
     is_root_ = true;
   } else {
     detail::run_worker(own, opts);
@@ -130,16 +133,12 @@ void executor::enqueue_state(std::shared_ptr<detail::state_base> state, std::str
   core_->submit(std::move(state), std::move(item));
 }
 
-void executor::bulk_begin() noexcept {
-  if (core_) core_->driving_started();
+detail::driver* executor::loop_driver() const noexcept {
+  return core_.get();
 }
 
 void executor::bulk_step() {
   if (core_ && core_->background()) core_->progress();  // without one, submit already steps
-}
-
-void executor::bulk_end() noexcept {
-  if (core_) core_->driving_stopped(false);
 }
 
 std::weak_ptr<detail::driver> executor::progress_driver() const {
@@ -148,10 +147,6 @@ std::weak_ptr<detail::driver> executor::progress_driver() const {
   // briefly before blocking, which spares a futex wake-up for quick calls.
   if (!core_) return {};
   return core_;
-}
-
-const boost::mpi::communicator* detail::executor_access::private_comm(const executor& e) {
-  return e.core_ ? e.core_->private_comm() : nullptr;
 }
 
 }  // namespace rankpool

@@ -1,7 +1,12 @@
 // A one-rank executor: calls run on threads of this process, through the
 // same encode -> run_call -> decode path as on MPI workers, so arguments are
 // copied and errors reported exactly as with real workers.
-#include "core.hpp"
+#include "local_core.hpp"
+
+#include "run_call.hpp"
+
+#include <thread>
+#include <vector>
 
 namespace rankpool::detail {
 namespace {
@@ -29,30 +34,30 @@ class local_core final : public executor_core {
     const auto error = run_initializer(initializer_, site_);
     if (!error) return true;
     break_pool("rankpool: the initializer '" + initializer_.name() +
-               "' failed on a local worker thread: " + wire::decode_error_info(*error).message);
+               "' failed on a local worker thread: " + error->message);
     return false;
   }
 
   void serve() {
     if (!initialize()) return;
     for (;;) {
-      std::shared_ptr<state_base> state;
+      work_item work;
       {
-        std::unique_lock<std::mutex> lock(mutex_);
-        ++sleepers_;
-        wake_.wait(lock,
-                   [this] { return !pending_.empty() || shutting_down_ || !broken_.empty(); });
-        --sleepers_;
-        if (pending_.empty()) return;  // shutting down (or broken) with nothing left
-        state = std::move(pending_.front());
-        pending_.pop_front();
+        std::unique_lock<std::mutex> lock(queue_.mutex);
+        ++queue_.sleepers;
+        queue_.wake.wait(lock, [this] {
+          return !queue_.items.empty() || queue_.shutting_down || !queue_.broken.empty();
+        });
+        --queue_.sleepers;
+        if (queue_.items.empty()) return;  // shutting down (or broken) with nothing left
+        work = std::move(queue_.items.front());
+        queue_.items.pop_front();
       }
-      if (!state->try_start()) continue;  // cancelled while queued
-      const std::string item = std::move(state->call_item());
+      if (!work.state->try_start()) continue;  // cancelled while queued
       std::string reply;
-      run_call(wire::reader(item).next_call(), site_, reply);
+      run_call(wire::reader(work.call_item).next_call(), site_, reply);
       const auto result = wire::reader(reply).next_result();
-      complete(*state, result, std::move(reply));
+      complete(*work.state, result, std::move(reply));
     }
   }
 

@@ -1,6 +1,7 @@
 #include "rankpool/detail/state.hpp"
-#include "rankpool/detail/backoff.hpp"
-#include "rankpool/detail/framing.hpp"
+
+#include "rankpool/detail/buffer_pool.hpp"
+#include "rankpool/detail/loop_driver.hpp"
 
 #include <linux/futex.h>
 #include <sys/syscall.h>
@@ -30,10 +31,6 @@ state_base::~state_base() {
   release_buffer(std::move(payload_));
 }
 
-void spin_lock::lock() noexcept {
-  while (flag_.test_and_set(std::memory_order_acquire)) std::this_thread::yield();
-}
-
 bool state_base::try_start() {
   auto expected = static_cast<std::uint32_t>(call_status::pending);
   return status_.compare_exchange_strong(expected,
@@ -51,8 +48,6 @@ bool state_base::cancel() {
     if (s == call_status::cancelled) return true;
     if (s != call_status::pending) return false;
     if (status_.compare_exchange_weak(current, current | completing)) {
-      payload_.clear();  // the encoded call will never be sent
-      payload_.shrink_to_fit();
       finish(call_status::cancelled);
       return true;
     }
@@ -137,28 +132,12 @@ void state_base::block(const clock::time_point* deadline) const {
   waiters_.fetch_sub(1);
 }
 
+// Drives the management loop from this waiting thread (always without a
+// background thread, briefly with one), then sleeps in the futex.
 bool state_base::wait_impl(const clock::time_point* deadline) const {
-  backoff pause;
-  driving_guard driving;
-  for (;;) {
-    if (done()) return true;
-    if (deadline != nullptr && clock::now() >= *deadline) return false;
-    auto drv = driver_.lock();
-    if (!drv || (drv->background() && !pause.spinning())) {
-      // A background thread (or local workers) will finish the call.
-      driving.stop(true);
-      block(deadline);
-      continue;
-    }
-    // Drive the management loop from this waiting thread: always without a
-    // background thread, briefly (while spinning) with one.
-    driving.start(*drv);
-    if (drv->progress()) {
-      pause.reset();
-    } else {
-      pause.pause();
-    }
-  }
+  return drive_until(
+      driver_, [this] { return done(); }, [this](const clock::time_point* d) { block(d); },
+      deadline);
 }
 
 std::exception_ptr state_base::exception() const {

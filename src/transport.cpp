@@ -1,6 +1,6 @@
 #include "transport.hpp"
 
-#include "codec.hpp"
+#include "rankpool/detail/buffer_pool.hpp"
 #include "rankpool/errors.hpp"
 
 #include <algorithm>
@@ -25,7 +25,7 @@ template <class Fn>
 void for_each_part(std::size_t total, std::size_t max_part, int tag, Fn fn) {
   std::size_t offset = 0;
   while (total - offset > max_part) {
-    fn(offset, max_part, static_cast<int>(wire::part_tag));
+    fn(offset, max_part, static_cast<int>(part_tag));
     offset += max_part;
   }
   fn(offset, total - offset, tag);
@@ -142,7 +142,7 @@ void receive_block(MPI_Comm comm, int source, int tag, char* into, std::size_t b
     int count = 0;
     check_mpi(MPI_Get_count(&status, MPI_BYTE, &count), "MPI_Get_count");
     const auto size = static_cast<std::size_t>(count);
-    const bool part = status.MPI_TAG == wire::part_tag;
+    const bool part = status.MPI_TAG == part_tag;
     if ((!part && status.MPI_TAG != tag) || (into != nullptr && size > bytes - offset)) {
       throw broken_executor("rankpool: rank " + std::to_string(source) + " announced a block of " +
                             std::to_string(bytes) + " bytes but sent a message of " +
@@ -167,12 +167,6 @@ void receive_block(MPI_Comm comm, int source, int tag, char* into, std::size_t b
   }
 }
 
-std::optional<message> inbox::try_receive(int source) {
-  message m;
-  if (!try_receive(m, source)) return std::nullopt;
-  return m;
-}
-
 bool inbox::try_receive(message& m, int source) {
   for (;;) {
     int flag = 0;
@@ -190,7 +184,7 @@ bool inbox::try_receive(message& m, int source) {
     }
     m.data.resize(static_cast<std::size_t>(count));
     check_mpi(MPI_Mrecv(m.data.data(), count, MPI_BYTE, &handle, MPI_STATUS_IGNORE), "MPI_Mrecv");
-    if (m.tag == wire::part_tag) {
+    if (m.tag == part_tag) {
       partial_[m.source].append(m.data);
       continue;  // the rest of this message follows from the same sender
     }

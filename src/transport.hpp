@@ -6,17 +6,18 @@
 
 #include <mpi.h>
 
-#include "rankpool/detail/framing.hpp"
-
 #include <cstddef>
 #include <deque>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
 namespace rankpool::detail {
+
+// The tag of every part of a split message but the last (which carries the
+// message's own tag). wire.hpp's tags leave this value free.
+inline constexpr int part_tag = 5;
 
 struct message {
   int source = -1;
@@ -101,10 +102,9 @@ void receive_block(MPI_Comm comm, int source, int tag, char* into, std::size_t b
 class inbox {
  public:
   explicit inbox(MPI_Comm comm) : comm_(comm) {}
-  // A whole message if one has arrived from `source` (or any rank), else nothing.
-  std::optional<message> try_receive(int source = MPI_ANY_SOURCE);
-  // The same into `into`, whose buffer is reused when it is large enough
-  // (a worker receives every call into one buffer); false if none arrived.
+  // A whole message from `source` (or MPI_ANY_SOURCE) into `into`, whose
+  // buffer is reused when it is large enough (a worker receives every call
+  // into one buffer); false if none has arrived.
   bool try_receive(message& into, int source);
 
  private:

@@ -2,12 +2,15 @@
 // until the root sends stop. Every failure inside a call becomes an error
 // result for that call; the worker keeps serving. A call that kills the
 // process instead (a signal) is named on stderr by the crash_reporter.
-#include "codec.hpp"
-#include "core.hpp"
+#include "worker_loop.hpp"
+
 #include "crash_report.hpp"
 #include "rankpool/detail/backoff.hpp"
+#include "rankpool/detail/buffer_pool.hpp"
+#include "run_call.hpp"
 #include "timer_slack.hpp"
 #include "transport.hpp"
+#include "wire.hpp"
 
 #include <algorithm>
 #include <iostream>
@@ -58,7 +61,7 @@ class worker {
     crash_reporter_.call_finished();
     if (!error) return true;
     std::string report;  // an error result for call 0
-    wire::append_result(report, {0, false, *error});
+    wire::append_error(report, 0, *error);
     send_reply(std::move(report));
     return false;
   }

@@ -1,10 +1,13 @@
 // rankpool::executor: rank `root` of a communicator runs calls on the other ranks.
 #pragma once
 
-#include "rankpool/detail/codec.hpp"
-#include "rankpool/detail/framing.hpp"
+#include "rankpool/detail/buffer_pool.hpp"
+#include "rankpool/detail/call_item.hpp"
+#include "rankpool/detail/loop_driver.hpp"
+#include "rankpool/detail/map_chunk.hpp"
 #include "rankpool/detail/registry.hpp"
 #include "rankpool/detail/state.hpp"
+#include "rankpool/detail/value_codec.hpp"
 #include "rankpool/errors.hpp"
 #include "rankpool/future.hpp"
 #include "rankpool/options.hpp"
@@ -28,10 +31,20 @@ namespace rankpool {
 namespace detail {
 
 class executor_core;
-struct executor_access;
+struct executor_access;  // tests only (tests/support/executor_access.hpp)
 
 template <class F>
 using result_of_t = typename callable_traits<std::decay_t<F>>::result;
+
+// A pending call's shared state, which decodes its result with value_codec.hpp.
+template <class R>
+std::shared_ptr<state<R>> make_state(std::weak_ptr<driver> drv = {}) {
+  if constexpr (std::is_void_v<R>) {
+    return std::make_shared<state<void>>(std::move(drv));
+  } else {
+    return std::make_shared<state<R>>(std::move(drv), &decode_result<R>);
+  }
+}
 
 }  // namespace detail
 
@@ -95,8 +108,17 @@ class map_result {
   }
   // Every result, in order (blocks until all have arrived).
   std::vector<R> get() const { return std::vector<R>(begin(), end()); }
-  // The chunks' futures, e.g. to cancel what has not started.
-  const std::vector<future<detail::chunk<R>>>& chunks() const noexcept { return chunks_; }
+  // How many messages (of up to chunksize calls each) the inputs were sent in.
+  std::size_t chunk_count() const noexcept { return chunks_.size(); }
+  // Cancels every chunk not yet handed to a worker; returns how many it
+  // cancelled. Iterating then throws cancelled_error at the first of them.
+  std::size_t cancel() const {
+    std::size_t cancelled = 0;
+    for (const auto& c : chunks_) {
+      if (!c.done() && c.cancel()) ++cancelled;
+    }
+    return cancelled;
+  }
 
  private:
   friend class executor;
@@ -148,10 +170,10 @@ class executor {
     const std::string& name = detail::name_of<fn>(f);
     // The call item is encoded here, on the caller's thread, in the buffer
     // that is later sent: header, then the arguments, then its length.
-    // Header (25 bytes and the name) plus the arguments when known: one
-    // allocation of the right size, from the pool when large.
-    std::string item =
-        detail::acquire_buffer(25 + name.size() + detail::args_writer<fn>::size_hint(args...));
+    // Header plus the arguments when known: one allocation of the right
+    // size, from the pool when large.
+    std::string item = detail::acquire_buffer(detail::wire::call_header::size(name.size()) +
+                                              detail::args_writer<fn>::size_hint(args...));
     item.clear();
     const auto length_at = detail::wire::begin_call(item, name, 0, 1);
     // Large contiguous arguments go to workers as blocks (see wire::block_min).
@@ -197,9 +219,9 @@ class executor {
 
   template <class R>
   future<R> enqueue(std::string item) {
-    auto state = std::make_shared<detail::state<R>>(progress_driver());
+    auto state = detail::make_state<R>(progress_driver());
     enqueue_state(state, std::move(item));
-    return future<R>(std::move(state));
+    return detail::future_access::make(std::move(state));
   }
 
   template <class F, class Range, class Save>
@@ -257,18 +279,17 @@ class executor {
   // for the cores and the queue's lock instead).
   class bulk_submission {
    public:
-    explicit bulk_submission(executor& e) : e_(e) { e_.bulk_begin(); }
-    bulk_submission(const bulk_submission&) = delete;
-    bulk_submission& operator=(const bulk_submission&) = delete;
-    ~bulk_submission() { e_.bulk_end(); }
+    explicit bulk_submission(executor& e) : e_(e) {
+      if (detail::driver* d = e_.loop_driver()) driving_.start(*d);
+    }
     void submitted() { e_.bulk_step(); }
 
    private:
     executor& e_;
+    detail::driving_guard driving_;  // stops driving (not giving up) when map() returns
   };
-  void bulk_begin() noexcept;
+  detail::driver* loop_driver() const noexcept;
   void bulk_step();
-  void bulk_end() noexcept;
 
   boost::mpi::communicator comm_;
   std::shared_ptr<detail::executor_core> core_;
@@ -276,13 +297,5 @@ class executor {
   bool remote_workers_ = false;  // workers are other ranks (not local threads)
   int max_workers_ = 0;
 };
-
-namespace detail {
-// For tests of the wire protocol: the executor's private communicator on the
-// root of a multi-rank pool, else null.
-struct executor_access {
-  static const boost::mpi::communicator* private_comm(const executor& e);
-};
-}  // namespace detail
 
 }  // namespace rankpool

@@ -14,6 +14,9 @@
 namespace rankpool {
 
 class executor;
+namespace detail {
+struct future_access;
+}  // namespace detail
 
 template <class T>
 class future {
@@ -66,11 +69,10 @@ class future {
   friend bool operator==(const future& a, const future& b) noexcept { return a.state_ == b.state_; }
   friend bool operator!=(const future& a, const future& b) noexcept { return !(a == b); }
 
-  // Internal: the executor builds futures around the states it completes.
-  explicit future(std::shared_ptr<detail::state<T>> s) noexcept : state_(std::move(s)) {}
-  detail::state_base& base() const { return checked(); }
-
  private:
+  friend struct detail::future_access;
+  explicit future(std::shared_ptr<detail::state<T>> s) noexcept : state_(std::move(s)) {}
+
   detail::state<T>& checked() const {
     if (!state_) throw std::logic_error("rankpool: use of an empty (default-constructed) future");
     return *state_;
@@ -78,5 +80,19 @@ class future {
 
   std::shared_ptr<detail::state<T>> state_;
 };
+
+namespace detail {
+// How the executor, wait() and as_completed() reach a future's state.
+struct future_access {
+  template <class T>
+  static future<T> make(std::shared_ptr<state<T>> s) noexcept {
+    return future<T>(std::move(s));
+  }
+  template <class T>
+  static state_base& state_of(const future<T>& f) {
+    return f.checked();
+  }
+};
+}  // namespace detail
 
 }  // namespace rankpool

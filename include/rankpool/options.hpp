@@ -1,8 +1,8 @@
 // Executor options. Pass the same options on every rank: the constructor is collective.
 #pragma once
 
-#include "rankpool/detail/codec.hpp"
 #include "rankpool/detail/registry.hpp"
+#include "rankpool/detail/value_codec.hpp"
 
 #include <cstddef>
 #include <stdexcept>
@@ -42,27 +42,6 @@ struct options {
   std::size_t max_message_bytes = std::size_t{1} << 30;
   rankpool::initializer initializer;
 };
-
-namespace detail {
-
-// The registered name of a callable, or std::invalid_argument naming the fix.
-template <class F>
-const std::string& name_of(const F& f) {
-  const std::string* name = nullptr;
-  if constexpr (callable_traits<F>::is_object) {
-    name = registered_name(typeid(F));
-  } else {
-    name = registered_name(reinterpret_cast<function_key>(f));
-  }
-  if (name == nullptr) {
-    throw std::invalid_argument(
-        "rankpool: the callable was never registered; add RANKPOOL_REGISTER(function) or "
-        "RANKPOOL_REGISTER_TYPE(type) at namespace scope (every rank must register it)");
-  }
-  return *name;
-}
-
-}  // namespace detail
 
 template <class F, class... A>
 initializer::initializer(F f, A&&... args) {

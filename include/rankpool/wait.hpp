@@ -1,7 +1,7 @@
 // rankpool::wait and rankpool::as_completed over groups of futures.
 #pragma once
 
-#include "rankpool/detail/backoff.hpp"
+#include "rankpool/detail/loop_driver.hpp"
 #include "rankpool/errors.hpp"
 #include "rankpool/future.hpp"
 
@@ -47,36 +47,22 @@ class waiter {
   template <class Ready>
   bool wait(Ready ready, const std::optional<clock::time_point>& deadline,
             const std::weak_ptr<driver>& drv) {
-    backoff pause;
-    driving_guard driving;
-    for (;;) {
+    const auto ready_now = [&] {
+      std::lock_guard<std::mutex> lock(mutex_);
+      return ready(order_.size() + taken_, failed_);
+    };
+    // The condition is checked under the lock that notify() takes, so no
+    // completion can slip between the check and the sleep.
+    const auto block = [&](const clock::time_point* until) {
       std::unique_lock<std::mutex> lock(mutex_);
-      if (ready(order_.size() + taken_, failed_)) return true;
-      if (deadline && clock::now() >= *deadline) return false;
-      auto d = drv.lock();
-      if (d && !(d->background() && !pause.spinning())) {
-        lock.unlock();
-        driving.start(*d);
-        if (d->progress()) {
-          pause.reset();
-        } else {
-          pause.pause();
-        }
-        continue;
-      }
-      if (driving.active()) {
-        // Hand over to the background thread, without our lock (the
-        // executor takes its own), then look again before blocking.
-        lock.unlock();
-        driving.stop(true);
-        continue;
-      }
-      if (deadline) {
-        cv_.wait_until(lock, *deadline);
+      const auto woken = [&] { return ready(order_.size() + taken_, failed_); };
+      if (until != nullptr) {
+        cv_.wait_until(lock, *until, woken);
       } else {
-        cv_.wait(lock);
+        cv_.wait(lock, woken);
       }
-    }
+    };
+    return drive_until(drv, ready_now, block, deadline ? &*deadline : nullptr);
   }
 
   std::optional<std::size_t> pop() {
@@ -101,7 +87,7 @@ std::shared_ptr<waiter> watch(const std::vector<future<T>>& futures) {
   auto w = std::make_shared<waiter>();
   for (std::size_t i = 0; i < futures.size(); ++i) {
     std::weak_ptr<waiter> weak = w;
-    state_base& s = futures[i].base();
+    state_base& s = future_access::state_of(futures[i]);
     s.on_done([weak, i, &s] {
       if (auto live = weak.lock())
         live->notify(i, s.status() != call_status::cancelled && s.exception() != nullptr);
@@ -113,7 +99,7 @@ std::shared_ptr<waiter> watch(const std::vector<future<T>>& futures) {
 template <class T>
 std::weak_ptr<driver> driver_of(const std::vector<future<T>>& futures) {
   for (const auto& f : futures) {
-    if (auto d = f.base().progress_driver().lock()) return d;
+    if (auto d = future_access::state_of(f).progress_driver().lock()) return d;
   }
   return {};
 }

@@ -5,8 +5,9 @@
 // profiling interface, and the root's tests of its posted receives (its
 // sends) fail while `fail_receives` (`fail_sends`) is set, as they would
 // under an MPI that reports process failures (e.g. ULFM's MPI_ERR_PROC_FAILED).
-#include "codec.hpp"
 #include "mpi/test_calls.hpp"
+#include "support/executor_access.hpp"
+#include "wire.hpp"
 
 #include <gtest/gtest.h>
 

@@ -20,7 +20,7 @@ namespace rankpool_fuzz {
 // Without one (plain `enum shade { light, dark }`) a corrupt message can
 // decode to a value outside the enum's range, which is undefined behaviour
 // that no decoder can check (UBSan reports it in Boost's enum loading): the
-// fuzzer found this, see the comment on is_raw in rankpool/detail/codec.hpp.
+// fuzzer found this, see the comment on is_raw in rankpool/detail/raw_value.hpp.
 enum shade : std::uint8_t { light, dark };
 
 struct sample {

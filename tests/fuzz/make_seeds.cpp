@@ -6,8 +6,9 @@
 //   rankpool_fuzz_seeds --write tests/fuzz/corpus   (regenerate, then commit)
 //   rankpool_fuzz_seeds --check tests/fuzz/corpus   (ctest: fails if stale)
 // Other files in the corpus directory (found inputs kept as regressions) are left alone.
-#include "dispatch.hpp"
 #include "fuzz_calls.hpp"
+#include "run_call.hpp"
+#include "support/call_items.hpp"
 
 #include <fstream>
 #include <iostream>
@@ -118,13 +119,14 @@ void add_chunks(seed_files& seeds) {
 // An unknown name and arguments that do not decode: their replies are error records.
 void add_failures(seed_files& seeds) {
   std::string unknown;
-  wire::append_call(unknown, {0, 0, 1, "unknown", ""});
+  test_support::append_call(unknown, {0, 0, 1, "unknown", ""});
   add_pair(seeds, "unknown", unknown);
   std::string short_args;
   rd::save_call(short_args, &fz::mix, 1, std::int64_t{2}, 'x');
   short_args.pop_back();  // one byte short of the last argument
   std::string bad_call;
-  wire::append_call(bad_call, {fz::id_selecting(index_of("mix"), false), 0, 1, "mix", short_args});
+  test_support::append_call(bad_call,
+                            {fz::id_selecting(index_of("mix"), false), 0, 1, "mix", short_args});
   add_pair(seeds, "short-args", bad_call);
 }
 

@@ -1,4 +1,4 @@
-// libFuzzer target over the wire decoder and the call dispatcher: the same
+// libFuzzer target over the wire decoder and the worker's call runner: the same
 // code a worker runs on a message from the root and the root runs on a
 // message from a worker, driven without MPI (linked, never initialised).
 //
@@ -11,8 +11,8 @@
 // Exceptions the code is designed to throw on malformed input are fine;
 // a crash, a sanitizer report, an allocation past -malloc_limit_mb, a hang
 // or a broken invariant (reported with abort) is a bug.
-#include "dispatch.hpp"
 #include "fuzz_calls.hpp"
+#include "run_call.hpp"
 
 #include <cstdio>
 #include <cstdlib>
@@ -68,7 +68,7 @@ void check_reply(const wire::call_item& call, bool ok, const std::string& reply)
   } catch (const wire::decode_error&) {
     broken("the reply of run_call does not decode");
   }
-  if (result.id != call.id || result.ok != ok) broken("reply id or status differs from the call");
+  if (result.id != call.id || result.ok() != ok) broken("reply id or status differs from the call");
   if (!ok) return;
   const auto* c = find(call.name);
   if (c == nullptr) broken("an unknown callable succeeded");
@@ -101,7 +101,7 @@ void run_as_results(std::string_view message) {
   try {
     while (!reader.empty()) {
       const auto result = reader.next_result();
-      if (!result.ok) {
+      if (!result.ok()) {
         try {
           (void)wire::decode_error_info(result.payload);
         } catch (const wire::decode_error&) {

@@ -6,9 +6,11 @@
 // This binary interposes MPI_Isend and MPI_Recv (the MPI profiling
 // interface) to count the blocks the root sends (arg_block_tag) and receives
 // (block_tag), so the tests also show which values took the block path.
-#include "codec.hpp"
 #include "mpi/test_calls.hpp"
+#include "support/call_items.hpp"
+#include "support/executor_access.hpp"
 #include "support/fnv.hpp"
+#include "wire.hpp"
 
 #include <gtest/gtest.h>
 
@@ -594,7 +596,7 @@ std::string forged_echo_call(const std::vector<char>& v, std::uint8_t flags) {
       .add(v);
   if (pending.size() != 1) throw std::logic_error("forged_echo_call: v is no block");
   std::string item;
-  wire::append_call(item, {1u << 30, flags, 1, "blk::echo_chars", payload});
+  test_support::append_call(item, {1u << 30, flags, 1, "blk::echo_chars", payload});
   return item;
 }
 

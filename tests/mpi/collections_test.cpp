@@ -23,7 +23,7 @@ TEST(collections, map_yields_results_in_input_order) {
       ++i;
     }
     EXPECT_EQ(i, 257);
-    EXPECT_EQ(results.chunks().size(), (inputs.size() + chunksize - 1) / chunksize);
+    EXPECT_EQ(results.chunk_count(), (inputs.size() + chunksize - 1) / chunksize);
   }
 }
 

@@ -1,7 +1,9 @@
 // Executors on other communicators and roots, option checks, large and
 // split messages, and garbage on the executor's communicator.
-#include "codec.hpp"
 #include "mpi/test_calls.hpp"
+#include "support/call_items.hpp"
+#include "support/executor_access.hpp"
+#include "wire.hpp"
 
 #include <gtest/gtest.h>
 
@@ -132,10 +134,10 @@ TEST(communicators, workers_survive_garbage_on_the_executor_communicator) {
   if (comm == nullptr) GTEST_SKIP() << "no worker ranks at this size";
   namespace wire = rankpool::detail::wire;
   std::string truncated;
-  wire::append_call(truncated, {77, 0, 1, "calls::square", "xxxx"});
+  test_support::append_call(truncated, {77, 0, 1, "calls::square", "xxxx"});
   truncated.resize(truncated.size() - 3);
   std::string unknown_name;
-  wire::append_call(unknown_name, {1u << 30, 0, 1, "no::such_function", ""});
+  test_support::append_call(unknown_name, {1u << 30, 0, 1, "no::such_function", ""});
   std::string random_bytes(500, '\0');
   for (std::size_t i = 0; i < random_bytes.size(); ++i)
     random_bytes[i] = static_cast<char>(i * 131 + 17);

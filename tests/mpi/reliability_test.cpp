@@ -1,8 +1,10 @@
 // Rows of docs/reliability.md that need an executor: bad input that must
 // fail with an error naming what was wrong, after which the same pool still
 // serves, and a call that never returns.
-#include "codec.hpp"
 #include "mpi/test_calls.hpp"
+#include "support/call_items.hpp"
+#include "support/executor_access.hpp"
+#include "wire.hpp"
 
 #include <gtest/gtest.h>
 
@@ -190,7 +192,7 @@ std::string random_bytes(std::size_t n, unsigned seed) {
 // A call item cut short: what a worker must drop, naming its size.
 std::string truncated_call() {
   std::string item;
-  wire::append_call(item, {77, 0, 1, "calls::square", "xxxx"});
+  test_support::append_call(item, {77, 0, 1, "calls::square", "xxxx"});
   item.resize(item.size() - 3);
   return item;
 }
@@ -296,7 +298,7 @@ TEST(bad_input, garbage_on_the_executor_communicator_is_reported_and_dropped) {
   if (comm == nullptr) GTEST_SKIP() << "no worker ranks at this size";
 
   std::string unknown_name;  // answered with an error for an id the root does not know
-  wire::append_call(unknown_name, {1u << 30, 0, 1, "no::such_function", ""});
+  test_support::append_call(unknown_name, {1u << 30, 0, 1, "no::such_function", ""});
   for (int w = 0; w < comm->size(); ++w) {
     if (w == comm->rank()) continue;
     send(*comm, w, wire::call_tag, truncated_call());
@@ -306,10 +308,10 @@ TEST(bad_input, garbage_on_the_executor_communicator_is_reported_and_dropped) {
   }
   // The root receives from any rank, itself included.
   std::string truncated_result;
-  wire::append_result(truncated_result, {1u << 30, true, "payload"});
+  test_support::append_result(truncated_result, {1u << 30, true, "payload"});
   truncated_result.resize(truncated_result.size() - 2);
   std::string stray_result;  // well formed, for an id that was never sent
-  wire::append_result(stray_result, {1u << 31, true, "payload"});
+  test_support::append_result(stray_result, {1u << 31, true, "payload"});
   const int self = comm->rank();
   send(*comm, self, wire::result_tag, truncated_result);
   send(*comm, self, wire::result_tag, random_bytes(300, 3));

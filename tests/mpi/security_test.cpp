@@ -6,9 +6,10 @@
 // oversized, invalid and random wire bytes are decode errors, never
 // crashes) and mpi/communicators_test.cpp
 // (communicators.workers_survive_garbage_on_the_executor_communicator).
-#include "codec.hpp"
 #include "mpi/test_calls.hpp"
+#include "support/call_items.hpp"
 #include "support/proc_stats.hpp"
+#include "wire.hpp"
 
 #include <gtest/gtest.h>
 
@@ -218,7 +219,7 @@ class fake_root {
   // Sends one call item to worker rank 1; returns (ok, result payload).
   std::pair<bool, std::string> call(const std::string& name, const std::string& payload) {
     std::string message;
-    wire::append_call(message, {next_id_++, 0, 1, name, payload});
+    test_support::append_call(message, {next_id_++, 0, 1, name, payload});
     MPI_Send(message.data(), static_cast<int>(message.size()), MPI_BYTE, 1, wire::call_tag, own_);
     // Bounded: a worker that dropped the item would otherwise hang the test.
     MPI_Status status;
@@ -235,7 +236,7 @@ class fake_root {
     std::string reply(static_cast<std::size_t>(size), '\0');
     MPI_Recv(reply.data(), size, MPI_BYTE, 1, wire::result_tag, own_, MPI_STATUS_IGNORE);
     const auto result = wire::reader(reply).next_result();
-    return {result.ok, std::string(result.payload)};
+    return {result.ok(), std::string(result.payload)};
   }
 
   std::string error_message(const std::string& name, const std::string& payload) {

@@ -8,7 +8,7 @@ namespace rd = rankpool::detail;
 namespace {
 
 std::shared_ptr<rd::state_base> make_state() {
-  return std::make_shared<rd::state<int>>();
+  return std::make_shared<rd::state<void>>();
 }
 
 }  // namespace

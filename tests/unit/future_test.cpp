@@ -19,8 +19,8 @@ std::string encoded(int value) {
 }  // namespace
 
 TEST(future_state, pending_running_finished) {
-  auto s = std::make_shared<rd::state<int>>();
-  rankpool::future<int> f(s);
+  auto s = rd::make_state<int>();
+  auto f = rd::future_access::make(s);
   EXPECT_FALSE(f.done());
   EXPECT_FALSE(f.running());
   EXPECT_EQ(f.wait_for(1ms), std::future_status::timeout);
@@ -40,8 +40,8 @@ TEST(future_state, pending_running_finished) {
 }
 
 TEST(future_state, cancel_only_while_pending) {
-  auto s = std::make_shared<rd::state<int>>();
-  rankpool::future<int> f(s);
+  auto s = rd::make_state<int>();
+  auto f = rd::future_access::make(s);
   EXPECT_TRUE(f.cancel());
   EXPECT_TRUE(f.cancelled());
   EXPECT_FALSE(s->try_start());  // the loop skips cancelled work
@@ -51,8 +51,8 @@ TEST(future_state, cancel_only_while_pending) {
 }
 
 TEST(future_state, exceptions_are_rethrown_by_get) {
-  auto s = std::make_shared<rd::state<void>>();
-  rankpool::future<void> f(s);
+  auto s = rd::make_state<void>();
+  auto f = rd::future_access::make(s);
   s->set_exception(
       std::make_exception_ptr(rankpool::remote_error("boom", "std::runtime_error", 2, "h")));
   EXPECT_THROW(f.get(), rankpool::remote_error);
@@ -60,8 +60,8 @@ TEST(future_state, exceptions_are_rethrown_by_get) {
 }
 
 TEST(future_state, callbacks_run_once_whether_added_before_or_after) {
-  auto s = std::make_shared<rd::state<int>>();
-  rankpool::future<int> f(s);
+  auto s = rd::make_state<int>();
+  auto f = rd::future_access::make(s);
   int before = 0, after = 0;
   f.add_done_callback([&](const rankpool::future<int>& done) { before += done.get(); });
   s->set_payload(encoded(5));
@@ -72,8 +72,8 @@ TEST(future_state, callbacks_run_once_whether_added_before_or_after) {
 }
 
 TEST(future_state, a_throwing_callback_does_not_stop_the_others) {
-  auto s = std::make_shared<rd::state<int>>();
-  rankpool::future<int> f(s);
+  auto s = rd::make_state<int>();
+  auto f = rd::future_access::make(s);
   int ran = 0;
   f.add_done_callback([](const rankpool::future<int>&) { throw std::runtime_error("cb"); });
   f.add_done_callback([&](const rankpool::future<int>&) { ++ran; });
@@ -82,8 +82,8 @@ TEST(future_state, a_throwing_callback_does_not_stop_the_others) {
 }
 
 TEST(future_state, undecodable_result_is_an_error_not_a_crash) {
-  auto s = std::make_shared<rd::state<std::string>>();
-  rankpool::future<std::string> f(s);
+  auto s = rd::make_state<std::string>();
+  auto f = rd::future_access::make(s);
   s->set_payload("\xff\xff\xff\xff\xff\xff\xff\x7f");  // string length far beyond the bytes
   EXPECT_ANY_THROW(f.get());
   EXPECT_ANY_THROW(f.get());  // and stays an error
@@ -96,9 +96,9 @@ TEST(future_state, empty_future_is_a_logic_error) {
 }
 
 TEST(wait_functions, wait_and_as_completed_without_an_executor) {
-  auto a = std::make_shared<rd::state<int>>();
-  auto b = std::make_shared<rd::state<int>>();
-  std::vector<rankpool::future<int>> fs{rankpool::future<int>(a), rankpool::future<int>(b)};
+  auto a = rd::make_state<int>();
+  auto b = rd::make_state<int>();
+  std::vector<rankpool::future<int>> fs{rd::future_access::make(a), rd::future_access::make(b)};
   auto r = rankpool::wait(fs, rankpool::return_when::first_completed, 5ms);
   EXPECT_TRUE(r.done.empty());
   EXPECT_EQ(r.not_done.size(), 2u);

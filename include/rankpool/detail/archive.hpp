@@ -148,7 +148,6 @@ class iarchive_buffer {
 };
 
 using oarchive = boost::archive::binary_oarchive;
-using iarchive = bounded_binary_iarchive;
 
 }  // namespace rankpool::detail
 

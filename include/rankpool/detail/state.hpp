@@ -1,9 +1,17 @@
-// The shared state behind rankpool::future: one per call, owned jointly by
-// the futures and (until the call ends) the executor.
+// The future's shared state: one per call, owned jointly by the futures and
+// (until the call ends) the executor. It holds the call's status, its
+// result (the received result bytes, or the decoded value) or error, and
+// the done callbacks. The encoded call item is not here: it waits in the
+// executor's pending queue beside the state (src/executor_core.hpp).
+// No Boost.Serialization here: the executor hands each state the function
+// that decodes its result (value_codec.hpp's decode_result<T>).
 #pragma once
 
-#include "rankpool/detail/codec.hpp"
-#include "rankpool/detail/framing.hpp"
+#include "rankpool/detail/buffer_pool.hpp"
+#include "rankpool/detail/loop_driver.hpp"
+#include "rankpool/detail/map_chunk.hpp"
+#include "rankpool/detail/raw_value.hpp"
+#include "rankpool/detail/spin_lock.hpp"
 #include "rankpool/errors.hpp"
 
 #include <atomic>
@@ -15,67 +23,21 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace rankpool::detail {
 
 enum class call_status : std::uint8_t { pending, running, finished, cancelled };
 
-// Lets threads that wait on a future drive the executor's management loop.
-// Without a background thread (MPI below MPI_THREAD_MULTIPLE) they must; with
-// one, a waiter still spins through a few steps before it blocks, so a quick
-// result needs no thread hand-off.
-class driver {
- public:
-  virtual ~driver() = default;
-  // One step of the management loop; false if there was nothing to do (or
-  // another thread is stepping it).
-  virtual bool progress() = 0;
-  // True when a background thread makes progress on its own.
-  virtual bool background() const noexcept = 0;
-  // A waiting thread starts or stops driving: the background thread stands
-  // aside meanwhile, so the two do not compete for cores. A waiter that
-  // gives up (its result is slow) hands over at once; one whose result came
-  // simply leaves, and the background thread resumes within a short wait.
-  virtual void driving_started() noexcept {}
-  virtual void driving_stopped(bool giving_up) noexcept { (void)giving_up; }
-};
-
-// Marks the current thread as driving `d` for the guard's lifetime.
-class driving_guard {
- public:
-  driving_guard() = default;
-  driving_guard(const driving_guard&) = delete;
-  driving_guard& operator=(const driving_guard&) = delete;
-  ~driving_guard() { stop(false); }
-  void start(driver& d) noexcept {
-    if (d_ == nullptr) {
-      d_ = &d;
-      d.driving_started();
-    }
-  }
-  // Never call with a lock held: the driver takes its own.
-  void stop(bool giving_up) noexcept {
-    if (d_ != nullptr) d_->driving_stopped(giving_up);
-    d_ = nullptr;
-  }
-  bool active() const noexcept { return d_ != nullptr; }
-
- private:
-  driver* d_ = nullptr;
-};
-
-// A small lock for the few fields that change together (status with the
-// callbacks, the decoded value): held for a handful of instructions, so a
-// spinning lock (yielding) costs 1 byte where a std::mutex costs 40.
-class spin_lock {
- public:
-  void lock() noexcept;
-  void unlock() noexcept { flag_.clear(std::memory_order_release); }
-
- private:
-  std::atomic_flag flag_ = ATOMIC_FLAG_INIT;
-};
+// Results whose decoding costs no more than copying their bytes (raw
+// values, chunks of them): decoded as they arrive rather than kept as bytes.
+template <class T>
+struct decodes_eagerly : std::bool_constant<is_raw_v<T>> {};
+template <class R>
+struct decodes_eagerly<chunk<R>> : std::bool_constant<is_raw_v<R>> {};
+template <class T>
+inline constexpr bool decodes_eagerly_v = decodes_eagerly<T>::value;
 
 // One per call; kept small because a backlog of a million pending calls is
 // a million of these. Waiting uses a futex on the status word, not a mutex
@@ -117,11 +79,6 @@ class state_base {
     return nullptr;
   }
 
-  // While the call waits on the root, the buffer holds its encoded call item
-  // (the executor's queue then holds only the state). Only the executor
-  // touches it, before the call is sent.
-  std::string& call_item() noexcept { return payload_; }
-
   call_status status() const noexcept {
     return static_cast<call_status>(status_.load(std::memory_order_acquire) & status_mask);
   }
@@ -141,6 +98,7 @@ class state_base {
   // Waits until done, then throws the call's error or cancelled_error; else
   // returns with value_lock_ held, for the typed state to decode its value.
   std::unique_lock<spin_lock> lock_finished() const;
+  // The result's bytes (see set_payload).
   std::string_view payload() const noexcept {
     return std::string_view(payload_).substr(payload_offset_);
   }
@@ -160,7 +118,7 @@ class state_base {
   std::uint32_t payload_offset_ = 0;
   mutable spin_lock value_lock_;  // the decoded value and a decode error
   spin_lock callbacks_lock_;
-  std::string payload_;
+  std::string payload_;  // the received result bytes, kept for a lazy decode
   mutable std::exception_ptr error_;
   std::unique_ptr<std::vector<std::function<void()>>> callbacks_;  // rare: allocated on first use
   std::weak_ptr<driver> driver_;
@@ -169,7 +127,10 @@ class state_base {
 template <class T>
 class state final : public state_base {
  public:
-  using state_base::state_base;
+  // How the result's bytes become a T (value_codec.hpp's decode_result<T>).
+  using decoder = T (*)(std::string_view);
+
+  state(std::weak_ptr<driver> drv, decoder decode) : state_base(std::move(drv)), decode_(decode) {}
 
   // Decodes on first use, on the caller's thread, so the management loop
   // never spends time in result deserialization.
@@ -177,7 +138,7 @@ class state final : public state_base {
     auto lock = lock_finished();
     if (!value_) {
       try {
-        value_.emplace(decode_result<T>(payload()));
+        value_.emplace(decode_(payload()));
       } catch (...) {
         store_decode_error(std::current_exception());
         throw;
@@ -190,7 +151,7 @@ class state final : public state_base {
     if constexpr (decodes_eagerly_v<T>) {
       if (!begin_completion()) return true;
       try {
-        value_.emplace(decode_result<T>(payload));
+        value_.emplace(decode_(payload));
       } catch (...) {
         store_decode_error(std::current_exception());
       }
@@ -218,6 +179,7 @@ class state final : public state_base {
   }
 
  private:
+  decoder decode_;
   mutable std::optional<T> value_;
 };
 

@@ -1,4 +1,4 @@
-// How call arguments and results become bytes. Values of "raw" types
+// Values <-> bytes: how call arguments and results become bytes. Values of "raw" types
 // (arithmetic, enums, std::string, vectors of arithmetic) are copied as
 // plain bytes with no Boost archive, whose set-up alone costs about a
 // microsecond per archive; everything else goes through one Boost binary
@@ -13,7 +13,10 @@
 #pragma once
 
 #include "rankpool/detail/archive.hpp"
-#include "rankpool/detail/framing.hpp"
+#include "rankpool/detail/buffer_pool.hpp"
+#include "rankpool/detail/call_item.hpp"
+#include "rankpool/detail/map_chunk.hpp"
+#include "rankpool/detail/raw_value.hpp"
 #include "rankpool/detail/traits.hpp"
 
 #include <algorithm>
@@ -32,30 +35,6 @@
 #include <vector>
 
 namespace rankpool::detail {
-
-// Enums travel as their bytes (raw) or as an int (Boost); neither can check
-// that the value is one the enum can hold, since that depends on its
-// enumerators. An enum with a fixed underlying type (every enum class, or
-// `enum e : int`) holds any value of that type; one without can be given an
-// out-of-range value by a corrupt message, which is undefined behaviour.
-template <class T>
-struct is_raw : std::bool_constant<std::is_arithmetic_v<T> || std::is_enum_v<T>> {};
-template <class Tr, class A>
-struct is_raw<std::basic_string<char, Tr, A>> : std::true_type {};
-// vector<bool> packs bits: it goes through Boost.
-template <class T, class A>
-struct is_raw<std::vector<T, A>>
-    : std::bool_constant<(std::is_arithmetic_v<T> && !std::is_same_v<T, bool>) ||
-                         std::is_enum_v<T>> {};
-template <class T>
-inline constexpr bool is_raw_v = is_raw<std::decay_t<T>>::value;
-
-template <class T>
-inline constexpr bool is_scalar_raw_v = std::is_arithmetic_v<T> || std::is_enum_v<T>;
-// Raw values whose elements lie in one contiguous run (vectors and strings):
-// a large one can travel as a block (see wire::block_min).
-template <class T>
-inline constexpr bool is_contiguous_raw_v = is_raw_v<T> && !is_scalar_raw_v<std::decay_t<T>>;
 
 // Appends raw values to a string. Small values are copied into room made
 // ahead (a few hundred bytes at a time), not appended one library call
@@ -259,8 +238,6 @@ class args_writer {
     add_as(static_cast<typename traits::params*>(nullptr), std::forward<A>(args)...);
   }
 
-  // The bytes add(args...) will append when they are known without encoding
-  // (raw arguments already of their parameter types), else 0.
   // n argument lists of one scalar each, the callable's only parameter
   // type, as their bytes (what n add() calls would write): see bulk_inputs_v.
   template <class T>
@@ -268,6 +245,8 @@ class args_writer {
     raw_->put_bytes(values, n * sizeof(T));
   }
 
+  // The bytes add(args...) will append when they are known without encoding
+  // (raw arguments already of their parameter types), else 0.
   template <class... A>
   static std::size_t size_hint(const A&... args) {
     return size_hint_as(static_cast<typename traits::params*>(nullptr), args...);
@@ -466,21 +445,6 @@ template <class R>
 void encode_result(std::string& out, const R& value) {
   result_writer<R>(out).put(value);
 }
-
-// The results of one map() chunk.
-template <class R>
-struct chunk {
-  std::vector<R> values;
-};
-
-// Results whose decoding costs no more than copying their bytes (raw
-// values, chunks of them): decoded as they arrive rather than kept as bytes.
-template <class T>
-struct decodes_eagerly : std::bool_constant<is_raw_v<T>> {};
-template <class R>
-struct decodes_eagerly<chunk<R>> : std::bool_constant<is_raw_v<R>> {};
-template <class T>
-inline constexpr bool decodes_eagerly_v = decodes_eagerly<T>::value;
 
 template <class T>
 struct result_decoder {

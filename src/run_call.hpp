@@ -1,10 +1,11 @@
-// Runs one call item on this process: shared by MPI workers and the local
-// threads of a one-rank executor, so both behave the same.
+// Runs one call item on this process and writes its result item: shared by
+// MPI workers and the local threads of a one-rank executor, so both behave
+// the same.
 #pragma once
 
-#include "codec.hpp"
 #include "rankpool/detail/registry.hpp"
 #include "rankpool/options.hpp"
+#include "wire.hpp"
 
 #include <optional>
 #include <string>
@@ -29,10 +30,10 @@ const std::string& this_host();
 bool run_call(const wire::call_item& item, const call_site& site, std::string& reply,
               call_blocks* blocks = nullptr);
 
-// Runs an initializer (if any) as a call; on failure returns its encoded
-// wire::error_info, to send to the root or to report locally.
-std::optional<std::string> run_initializer(const rankpool::initializer& init,
-                                           const call_site& site);
+// Runs an initializer (if any) as a call; on failure returns its error, to
+// send to the root or to report locally.
+std::optional<wire::error_info> run_initializer(const rankpool::initializer& init,
+                                                const call_site& site);
 
 // The demangled name of a type, e.g. "std::out_of_range".
 std::string demangle(const char* mangled);

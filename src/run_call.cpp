@@ -1,4 +1,4 @@
-#include "dispatch.hpp"
+#include "run_call.hpp"
 
 #include "rankpool/detail/archive.hpp"
 #include "rankpool/detail/registry.hpp"
@@ -31,8 +31,7 @@ std::string describe_failure(call_phase phase, std::string_view name, const call
 
 bool failure(std::uint64_t id, std::string type_name, std::string message, const call_site& site,
              std::string& reply) {
-  wire::error_info error{std::move(type_name), std::move(message), site.host, site.rank};
-  wire::append_result(reply, {id, false, wire::encode_error(error)});
+  wire::append_error(reply, id, {std::move(type_name), std::move(message), site.host, site.rank});
   return false;
 }
 
@@ -95,13 +94,13 @@ bool run_call(const wire::call_item& item, const call_site& site, std::string& r
   }
 }
 
-std::optional<std::string> run_initializer(const rankpool::initializer& init,
-                                           const call_site& site) {
+std::optional<wire::error_info> run_initializer(const rankpool::initializer& init,
+                                                const call_site& site) {
   if (!init) return std::nullopt;
   const wire::call_item item{0, 0, 1, init.name(), init.payload()};
   std::string reply;
   if (run_call(item, site, reply)) return std::nullopt;
-  return std::string(wire::reader(reply).next_result().payload);
+  return wire::decode_error_info(wire::reader(reply).next_result().payload);
 }
 
 }  // namespace rankpool::detail

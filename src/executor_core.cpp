@@ -1,6 +1,5 @@
-#include "core.hpp"
+#include "executor_core.hpp"
 
-#include "codec.hpp"
 #include "rankpool/errors.hpp"
 
 #include <atomic>
@@ -22,36 +21,35 @@ std::uint64_t next_call_id() noexcept {
 void executor_core::submit(std::shared_ptr<state_base> state, std::string item) {
   bool sleeping = false;
   {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (!broken_.empty()) throw broken_executor(broken_);
-    if (shutting_down_) throw std::runtime_error("rankpool: cannot submit after shutdown()");
+    std::lock_guard<std::mutex> lock(queue_.mutex);
+    if (!queue_.broken.empty()) throw broken_executor(queue_.broken);
+    if (queue_.shutting_down) throw std::runtime_error("rankpool: cannot submit after shutdown()");
     wire::set_call_id(item, next_call_id());
-    state->call_item() = std::move(item);
-    pending_.push_back(std::move(state));
-    sleeping = sleepers_ > 0;
+    queue_.items.push_back({std::move(state), std::move(item)});
+    sleeping = queue_.sleepers > 0;
   }
   // A futex wake costs microseconds: only when a thread actually sleeps.
-  if (sleeping) wake_.notify_one();
+  if (sleeping) queue_.wake.notify_one();
   on_submit();
 }
 
 void executor_core::shutdown(bool wait, bool cancel_futures) {
-  std::deque<std::shared_ptr<state_base>> cancelled;
+  std::deque<work_item> cancelled;
   {
-    std::lock_guard<std::mutex> lock(mutex_);
-    shutting_down_ = true;
-    if (cancel_futures) cancelled.swap(pending_);
+    std::lock_guard<std::mutex> lock(queue_.mutex);
+    queue_.shutting_down = true;
+    if (cancel_futures) cancelled.swap(queue_.items);
   }
   // Cancelling notifies waiters and runs callbacks: do it without the lock.
-  for (auto& state : cancelled) state->cancel();
-  wake_.notify_all();
+  for (auto& work : cancelled) work.state->cancel();
+  queue_.wake.notify_all();
   on_submit();
   if (wait) join();
 }
 
 void executor_core::complete(state_base& state, const wire::result_item& result,
                              std::string buffer) {
-  if (result.ok) {
+  if (result.ok()) {
     const auto offset = static_cast<std::size_t>(result.payload.data() - buffer.data());
     state.set_payload(std::move(buffer), offset);
   } else {
@@ -60,7 +58,7 @@ void executor_core::complete(state_base& state, const wire::result_item& result,
 }
 
 void executor_core::complete(state_base& state, const wire::result_item& result) {
-  if (result.ok) {
+  if (result.ok()) {
     state.set_payload(std::string(result.payload));
     return;
   }
@@ -77,14 +75,14 @@ void executor_core::complete(state_base& state, const wire::result_item& result)
 }
 
 void executor_core::break_pool(const std::string& reason) {
-  std::deque<std::shared_ptr<state_base>> failed;
+  std::deque<work_item> failed;
   {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (broken_.empty()) broken_ = reason;
-    failed.swap(pending_);
+    std::lock_guard<std::mutex> lock(queue_.mutex);
+    if (queue_.broken.empty()) queue_.broken = reason;
+    failed.swap(queue_.items);
   }
   const auto error = std::make_exception_ptr(broken_executor(reason));
-  for (auto& state : failed) state->set_exception(error);
+  for (auto& work : failed) work.state->set_exception(error);
 }
 
 }  // namespace rankpool::detail

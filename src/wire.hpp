@@ -1,30 +1,34 @@
-// The wire format between the root and its workers. Every message is a
-// sequence of items; each field is little-endian fixed width, and every
-// length read from the wire is checked against the bytes that are there
-// before anything is allocated or copied.
+// Message framing between the root and its workers: which items a message
+// holds, the MPI tags they travel with, and the reader that takes them apart.
+// Every field is little-endian fixed width, and every length read from the
+// wire is checked against the bytes that are there before anything is
+// allocated or copied.
 //
-//   call item:   u64 id | u8 flags | u32 count | u32 name length | name | u64 payload length |
-//   payload result item: u64 id | u8 status | u64 payload length | payload error payload (status
-//   0): str type | str message | str host | i32 rank   (str = u32 length | bytes)
+// clang-format off
+//   message:      item item ...   (a call message holds call items, a result message result items)
+//   call item:    see rankpool/detail/call_item.hpp, which owns its layout
+//   result item:  u64 id | u8 status | u64 payload length | payload
+//   error record: str type | str message | str host | i32 rank      (str = u32 length | bytes)
+// clang-format on
 //
 // A call item with blocks_flag has raw arguments sent as blocks: such an
 // argument is written as its element count with block_marker set, and its
 // bytes follow as the root's next messages to that worker (arg_block_tag),
 // in argument order. Such a call travels alone in its message.
 //
-// Result status 1 is a value in the payload; status 2 a value sent as a
-// block (see block_min): the payload is its u64 byte count, and the block
-// follows as the worker's next message to the root, with block_tag (split
-// at max_message_bytes like any message); status 3 an envelope (see
-// posted_result_max). An error item (status 0) with id 0 reports that the
-// worker's initializer threw.
+// A result item's status (result_status) says what its payload is: an error
+// record, the value, the u64 byte count of a value sent as a block (which
+// follows as the worker's next message to the root, with block_tag, split at
+// max_message_bytes like any message), or an envelope (see
+// posted_result_max). An error item with id 0 reports that the worker's
+// initializer threw.
 //
-// The payload is a Boost.Serialization binary archive: for a call the
-// function object's state (if any) then `count` argument lists; for a result
-// the result value (a chunk prefixes a u32 count).
+// A call's payload holds the function object's state (if any) then `count`
+// argument lists; a result's payload the result value (a chunk prefixes a u32
+// count): see rankpool/detail/value_codec.hpp.
 #pragma once
 
-#include "rankpool/detail/framing.hpp"
+#include "rankpool/detail/call_item.hpp"
 
 #include <cstdint>
 #include <stdexcept>
@@ -34,12 +38,12 @@
 
 namespace rankpool::detail::wire {
 
-// MPI tags on the executor's private communicator.
+// MPI tags on the executor's private communicator (transport.hpp keeps 5,
+// part_tag, for the leading parts of a split message).
 enum tag : int {
   call_tag = 1,       // root -> worker: call items
   result_tag = 2,     // worker -> root: result items
   stop_tag = 3,       // root -> worker: leave the worker loop
-  part_tag = 5,       // a leading part of a message split at max_message_bytes
   block_tag = 6,      // worker -> root: a result's block, after its result item
   arg_block_tag = 7,  // root -> worker: an argument's block, after its call's message
   large_tag = 8,      // worker -> root: a message announced by an envelope
@@ -60,21 +64,30 @@ struct call_item {
   std::string_view payload;
 };
 
-// A result item's status byte.
-enum result_status : std::uint8_t {
-  status_error = 0,     // payload: an error record
-  status_value = 1,     // payload: the value
-  status_block = 2,     // payload: u64 size of the value's block, which follows
-  status_envelope = 3,  // id 0; payload: u64 size of the message that follows
+// The result item's fixed fields: their offsets and size, used by
+// begin_result and end_announcing (the reader takes them in this order).
+namespace result_header {
+inline constexpr std::size_t id_at = 0;
+inline constexpr std::size_t status_at = 8;
+inline constexpr std::size_t payload_length_at = 9;
+inline constexpr std::size_t size = 17;
+}  // namespace result_header
+
+// A result item's status byte: what its payload holds.
+enum class result_status : std::uint8_t {
+  error = 0,     // an error record
+  value = 1,     // the value
+  block = 2,     // u64 size of the value's block, which follows
+  envelope = 3,  // id 0; u64 size of the message that follows
 };
 
 struct result_item {
   std::uint64_t id = 0;
-  bool ok = true;
+  result_status status = result_status::value;
   std::string_view payload;
-  bool block = false;         // the value follows as a block of `follows` bytes
-  bool envelope = false;      // a message of `follows` bytes follows (id 0)
-  std::uint64_t follows = 0;  // (read from the payload)
+  std::uint64_t follows = 0;  // block, envelope: the size read from the payload
+
+  bool ok() const noexcept { return status != result_status::error; }
 };
 
 // The envelope that announces a message of `size` bytes.
@@ -92,16 +105,8 @@ class decode_error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-void append_call(std::string& message, const call_item& item);
-// A call buffer on the root (see end_call_with_blocks): whether its item has
-// blocks, and then the item's length and where each block lies after it.
-struct block_span {
-  std::size_t offset;
-  std::size_t size;
-};
-bool has_blocks(std::string_view buffer);
-std::size_t split_blocks(std::string_view buffer, std::vector<block_span>& blocks);
-void append_result(std::string& message, const result_item& item);
+// Appends an error item for call `id`.
+void append_error(std::string& message, std::uint64_t id, const error_info& error);
 // As begin_call/end_call for results: a result item whose payload is
 // appended in place; begin_result returns where its length goes.
 std::size_t begin_result(std::string& message, std::uint64_t id, bool ok);
@@ -110,8 +115,6 @@ void end_result(std::string& message, std::size_t length_at);
 // one announcing a block of `bytes`, and ends it.
 void end_block_result(std::string& message, std::size_t length_at, std::uint64_t bytes);
 std::string encode_error(const error_info& error);
-// The id of the call item at the start of `item`.
-std::uint64_t call_id(std::string_view item);
 
 // Reads items one at a time from a message; throws decode_error on anything malformed.
 class reader {
@@ -123,7 +126,6 @@ class reader {
 
  private:
   friend error_info decode_error_info(std::string_view payload);
-  friend std::size_t split_blocks(std::string_view buffer, std::vector<block_span>& blocks);
   std::uint64_t u64();
   std::uint32_t u32();
   std::uint8_t u8();

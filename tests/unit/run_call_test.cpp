@@ -1,5 +1,5 @@
 // run_call without MPI: the same code that MPI workers and local threads run.
-#include "dispatch.hpp"
+#include "run_call.hpp"
 #include "support/fnv.hpp"
 
 #include <rankpool/rankpool.hpp>
@@ -79,13 +79,13 @@ TEST(registry, names_and_lookups) {
   EXPECT_THROW(rd::name_of(unregistered), std::invalid_argument);
 }
 
-TEST(dispatch, runs_a_call_and_encodes_its_result) {
+TEST(run_call, runs_a_call_and_encodes_its_result) {
   const auto out = run("twice", payload_for(&twice, 21));
   ASSERT_TRUE(out.ok);
   EXPECT_EQ(rd::decode_result<int>(out.payload()), 42);
 }
 
-TEST(dispatch, function_objects_and_chunks) {
+TEST(run_call, function_objects_and_chunks) {
   std::string payload;
   {
     rd::oarchive_buffer out(payload);
@@ -98,7 +98,7 @@ TEST(dispatch, function_objects_and_chunks) {
   EXPECT_EQ(chunk.values, (std::vector<int>{101, 102, 103}));
 }
 
-TEST(dispatch, failures_become_error_outcomes) {
+TEST(run_call, failures_become_error_outcomes) {
   const auto unknown = run("nope", "");
   ASSERT_FALSE(unknown.ok);
   auto info = wire::decode_error_info(unknown.payload());
@@ -122,7 +122,7 @@ TEST(dispatch, failures_become_error_outcomes) {
 // Found by the wire fuzzer (tests/fuzz): a string length in Boost-encoded
 // arguments sized an allocation before a byte of the string was read. The
 // worker now answers with a decoding error and allocates nothing big.
-TEST(dispatch, huge_lengths_in_boost_arguments_become_decoding_errors) {
+TEST(run_call, huge_lengths_in_boost_arguments_become_decoding_errors) {
   std::string payload;
   rd::save_call(payload, &total_length, std::vector<std::string>{"abc"});
   ASSERT_TRUE(run("total_length", payload).ok);
@@ -141,7 +141,7 @@ TEST(dispatch, huge_lengths_in_boost_arguments_become_decoding_errors) {
 
 // Bytes after the last argument mean the payload is not what the callable's
 // types say: the call does not run on a misread prefix.
-TEST(dispatch, bytes_left_over_after_the_arguments_are_a_decoding_error) {
+TEST(run_call, bytes_left_over_after_the_arguments_are_a_decoding_error) {
   auto raw = payload_for(&twice, 21);
   raw += "xy";
   const auto raw_out = run("twice", raw);
@@ -241,7 +241,7 @@ std::vector<char> chars(std::size_t n, unsigned seed) {
 
 }  // namespace
 
-TEST(dispatch, block_arguments_are_received_in_order_between_small_ones) {
+TEST(run_call, block_arguments_are_received_in_order_between_small_ones) {
   std::vector<double> a(wire::block_min / sizeof(double) + 3);
   for (std::size_t i = 0; i < a.size(); ++i) a[i] = 0.5 * static_cast<double>(i) - 1e6;
   std::string s(wire::block_min + 11, '\0');
@@ -259,7 +259,7 @@ TEST(dispatch, block_arguments_are_received_in_order_between_small_ones) {
   EXPECT_FALSE(blocks.result.owner);  // a small result stays in the reply
 }
 
-TEST(dispatch, a_large_result_moves_into_call_blocks_a_small_one_stays_inline) {
+TEST(run_call, a_large_result_moves_into_call_blocks_a_small_one_stays_inline) {
   constexpr std::size_t header = 8 + 1 + 8;  // id, status, payload length
   {
     const auto v = chars(wire::block_min, 1);
@@ -270,8 +270,8 @@ TEST(dispatch, a_large_result_moves_into_call_blocks_a_small_one_stays_inline) {
     EXPECT_EQ(blocks.receives, 0u);
     EXPECT_EQ(out.reply.size(), header + 8);  // no copy of the value in the reply
     const auto item = wire::reader(out.reply).next_result();
-    EXPECT_TRUE(item.ok);
-    EXPECT_TRUE(item.block);
+    EXPECT_TRUE(item.ok());
+    EXPECT_TRUE((item.status == wire::result_status::block));
     EXPECT_EQ(item.follows, v.size());
     ASSERT_TRUE(blocks.result.owner);
     ASSERT_EQ(blocks.result.bytes, v.size());
@@ -297,7 +297,7 @@ TEST(dispatch, a_large_result_moves_into_call_blocks_a_small_one_stays_inline) {
     ASSERT_TRUE(out.ok);
     EXPECT_FALSE(blocks.result.owner);
     const auto item = wire::reader(out.reply).next_result();
-    EXPECT_FALSE(item.block);
+    EXPECT_FALSE((item.status == wire::result_status::block));
     EXPECT_EQ(rd::decode_result<std::vector<char>>(item.payload), v);
   }
   {
@@ -307,7 +307,7 @@ TEST(dispatch, a_large_result_moves_into_call_blocks_a_small_one_stays_inline) {
         run_with("blocks::echo_chars", encode_args(&blocks::echo_chars, nullptr, v), nullptr);
     ASSERT_TRUE(out.ok);
     const auto item = wire::reader(out.reply).next_result();
-    EXPECT_FALSE(item.block);
+    EXPECT_FALSE((item.status == wire::result_status::block));
     EXPECT_EQ(rd::decode_result<std::vector<char>>(item.payload), v);
   }
   {
@@ -331,7 +331,7 @@ TEST(dispatch, a_large_result_moves_into_call_blocks_a_small_one_stays_inline) {
   }
 }
 
-TEST(dispatch, a_failing_call_leaves_no_block_to_send) {
+TEST(run_call, a_failing_call_leaves_no_block_to_send) {
   const auto v = chars(wire::block_min + 5, 7);
   std::vector<wire::pending_block> pending;
   const auto payload = encode_args(&blocks::throw_after_reading, &pending, v);
@@ -370,7 +370,7 @@ TEST(dispatch, a_failing_call_leaves_no_block_to_send) {
   }
 }
 
-TEST(dispatch, block_markers_where_no_block_can_follow_are_decoding_errors) {
+TEST(run_call, block_markers_where_no_block_can_follow_are_decoding_errors) {
   const auto v = chars(wire::block_min, 8);
   std::vector<wire::pending_block> pending;
   const auto payload = encode_args(&blocks::echo_chars, &pending, v);
@@ -394,7 +394,7 @@ TEST(dispatch, block_markers_where_no_block_can_follow_are_decoding_errors) {
 // A map() chunk of a scalar -> scalar function takes the batched path
 // (inputs and results copied in runs of 64): its results must be exactly
 // those of one call per input, for counts below, at and past a batch.
-TEST(dispatch, scalar_chunks_give_every_result_in_order) {
+TEST(run_call, scalar_chunks_give_every_result_in_order) {
   static_assert(rd::scalar_chunk_v<decltype(&half_unless_13)>);
   static_assert(!rd::scalar_chunk_v<decltype(&total_length)>);
   for (const std::uint32_t count : {2u, 63u, 64u, 65u, 200u}) {
@@ -411,7 +411,7 @@ TEST(dispatch, scalar_chunks_give_every_result_in_order) {
   }
 }
 
-TEST(dispatch, a_scalar_chunk_fails_whole_when_one_call_throws_or_inputs_are_short) {
+TEST(run_call, a_scalar_chunk_fails_whole_when_one_call_throws_or_inputs_are_short) {
   std::vector<std::int64_t> inputs(100);
   for (std::size_t i = 0; i < inputs.size(); ++i) inputs[i] = static_cast<std::int64_t>(i) * 13;
   std::string payload;  // inputs[13] is 169: the 14th call throws

@@ -1,0 +1,17 @@
+// An executor whose workers are other ranks: the root_loop, and the threads
+// that run its steps (src/loop_scheduler.cpp).
+#pragma once
+
+#include "executor_core.hpp"
+
+#include <boost/mpi/communicator.hpp>
+
+#include <memory>
+
+namespace rankpool::detail {
+
+// `comm` is the executor's private communicator.
+std::shared_ptr<executor_core> make_loop_scheduler(const boost::mpi::communicator& comm,
+                                                   const options& opts);
+
+}  // namespace rankpool::detail

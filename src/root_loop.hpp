@@ -1,0 +1,87 @@
+// The management loop's message handling on the root: the only code that
+// talks MPI for an executor. Each step receives result items and completes
+// their futures, sends pending calls to workers with room in their window
+// (dispatch), retires finished sends and, at shutdown, releases the workers.
+// Which thread runs a step, and when, is loop_scheduler's concern.
+#pragma once
+
+#include "call_ring.hpp"
+#include "executor_core.hpp"
+#include "transport.hpp"
+#include "wire.hpp"
+
+#include <boost/mpi/communicator.hpp>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace rankpool::detail {
+
+class root_loop {
+ public:
+  // `owner` holds the pending queue this loop takes calls from; it outlives the loop.
+  root_loop(const boost::mpi::communicator& comm, const options& opts, executor_core& owner);
+
+  // One step; true if it did anything. The caller holds the drive lock
+  // (one thread steps at a time).
+  bool step();
+  // Before the loop sleeps: every message this rank sent itself (see
+  // receive_one). The caller holds the drive lock.
+  void read_strays();
+  // No call is out and every send has completed. The caller holds the drive lock.
+  bool quiet() const noexcept { return in_flight_count_ == 0 && outbox_.empty(); }
+  // Calls sent and not yet answered; raised under the pending queue's mutex,
+  // so a thread about to sleep on that queue sees a call another thread sent.
+  std::size_t in_flight() const noexcept { return in_flight_count_.load(); }
+  // The workers have been released (or communication failed): no step has anything to do.
+  bool finished() const noexcept { return finished_.load(); }
+  const boost::mpi::communicator& comm() const noexcept { return comm_; }
+
+ private:
+  bool receive_one();
+  void handle(int source, int tag, std::string_view data, std::string* owner = nullptr);
+  void receive_announced(int source, std::uint64_t size);
+  void initializer_failed(int source, std::string_view payload);
+  void complete_block(int source, const wire::result_item& result);
+  std::shared_ptr<state_base> take_in_flight(int source, std::uint64_t id);
+  bool dispatch();
+  void send_calls(int worker, std::size_t at, std::size_t count);
+  void send_items(int worker, std::size_t at, std::size_t count);
+  void send_with_blocks(int worker, work_item& work);
+  bool stop_workers_when_done();
+  void fail_in_flight(const std::string& why);
+  void end_loop(const std::string& why);
+  void finish_loop();
+
+  executor_core& owner_;
+  pending_queue& queue_;  // owner_'s
+  boost::mpi::communicator comm_;
+  std::vector<int> workers_;
+  outbox outbox_;
+  inbox inbox_;  // only for what this rank sends itself (see receive_one)
+  message stray_;
+  std::uint32_t empty_polls_ = 0;
+  // While calls are out, sends are tested only beyond these.
+  std::size_t lazy_sends_ = 0;
+  static constexpr std::size_t lazy_send_bytes = std::size_t{4} << 20;
+  posted_receives posted_;
+  std::vector<call_ring> in_flight_;  // per rank, in the order the calls were sent
+  std::vector<work_item> outgoing_;   // dispatch()'s scratch, kept for its capacity
+  struct batch {
+    int worker;
+    std::size_t count;
+  };
+  std::vector<batch> batches_;             // likewise
+  std::vector<wire::block_span> blocks_;   // send_with_blocks()'s scratch
+  std::vector<outbox::segment> segments_;  // likewise
+  std::atomic<std::size_t> in_flight_count_{0};
+  bool stop_sent_ = false;
+  std::atomic<bool> finished_{false};
+};
+
+}  // namespace rankpool::detail

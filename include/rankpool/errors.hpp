@@ -6,20 +6,29 @@
 
 namespace rankpool {
 
-// An exception thrown by a call on a worker (or a failure to decode its
-// arguments or encode its result there). what() is the original message.
+/// @brief An exception thrown by a call on a worker.
+///
+/// Also reports a failure on the worker to decode the call's arguments, to encode its
+/// result, or to find the function; the worker keeps serving. what() is the original
+/// message.
 class remote_error : public std::runtime_error {
  public:
+  /// @brief Makes the error as the root receives it from a worker.
+  /// @param message The original exception's what().
+  /// @param type_name The demangled type of the original exception.
+  /// @param rank The worker's rank in the executor's communicator.
+  /// @param host The worker's host name.
   remote_error(const std::string& message, std::string type_name, int rank, std::string host)
       : std::runtime_error(message),
         type_name_(std::move(type_name)),
         rank_(rank),
         host_(std::move(host)) {}
 
-  // The demangled type of the original exception, e.g. "std::out_of_range".
+  /// @brief The demangled type of the original exception, e.g. "std::out_of_range".
   const std::string& type_name() const noexcept { return type_name_; }
-  // The rank (in the executor's communicator) and host that ran the call.
+  /// @brief The rank (in the executor's communicator) that ran the call.
   int rank() const noexcept { return rank_; }
+  /// @brief The host that ran the call.
   const std::string& host() const noexcept { return host_; }
 
  private:
@@ -28,21 +37,25 @@ class remote_error : public std::runtime_error {
   std::string host_;
 };
 
-// From get() or exception() of a future whose call was cancelled.
+/// @brief From get() or exception() of a future whose call was cancelled.
 class cancelled_error : public std::runtime_error {
  public:
+  /// @brief Makes the error; @p what defaults to a generic message.
   explicit cancelled_error(const std::string& what = "rankpool: the call was cancelled")
       : std::runtime_error(what) {}
 };
 
-// The pool can no longer run calls: an initializer failed, a worker was lost,
-// or the executor's communication failed.
+/// @brief The pool can no longer run calls.
+///
+/// An initializer failed, a worker was lost, or the executor's communication failed.
+/// Calls that had not finished fail with it, and so does every later submit().
 class broken_executor : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
 
-// From as_completed() or map iteration when the timeout passes first.
+/// @brief From iterating as_completed() with a timeout when the next future is not done
+/// in time.
 class timeout_error : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;

@@ -48,11 +48,17 @@ std::shared_ptr<state<R>> make_state(std::weak_ptr<driver> drv = {}) {
 
 }  // namespace detail
 
-// The results of map()/starmap(), in input order. Iterating blocks on each
-// result in turn and rethrows the first failed call when it is reached.
+/// @brief The results of map()/starmap(), in input order.
+///
+/// Iterating blocks on each result in turn and rethrows the first failed call when it is
+/// reached (remote_error, cancelled_error, broken_executor). Iterators and references
+/// refer to this object, which must outlive them.
+/// @tparam R The callable's result type.
 template <class R>
 class map_result {
  public:
+  /// @brief An input iterator over the results; dereferencing blocks until the result has
+  /// arrived and rethrows its call's error.
   class iterator {
    public:
     using iterator_category = std::input_iterator_tag;
@@ -99,19 +105,27 @@ class map_result {
     mutable const std::vector<R>* values_ = nullptr;
   };
 
+  /// @brief The first result's position (does not block).
   iterator begin() const { return {this, 0}; }
+  /// @brief The position after the last result.
   iterator end() const { return {this, size_}; }
+  /// @brief How many inputs (and so results) there are.
   std::size_t size() const noexcept { return size_; }
+  /// @brief Result @p i; blocks until it has arrived.
+  /// @throws std::out_of_range if @p i >= size().
+  /// @throws remote_error, cancelled_error, broken_executor if its chunk failed.
   const R& at(std::size_t i) const {
     if (i >= size_) throw std::out_of_range("rankpool: map_result::at index out of range");
     return chunk_values(i / chunksize_)[i % chunksize_];
   }
-  // Every result, in order (blocks until all have arrived).
+  /// @brief Every result, in order (blocks until all have arrived).
+  /// @throws remote_error, cancelled_error, broken_executor for the first failed call.
   std::vector<R> get() const { return std::vector<R>(begin(), end()); }
-  // How many messages (of up to chunksize calls each) the inputs were sent in.
+  /// @brief How many messages (of up to chunksize calls each) the inputs were sent in.
   std::size_t chunk_count() const noexcept { return chunks_.size(); }
-  // Cancels every chunk not yet handed to a worker; returns how many it
-  // cancelled. Iterating then throws cancelled_error at the first of them.
+  /// @brief Cancels every chunk not yet handed to a worker.
+  /// @return How many chunks it cancelled. Iterating then throws cancelled_error at the
+  ///         first of them.
   std::size_t cancel() const {
     std::size_t cancelled = 0;
     for (const auto& c : chunks_) {
@@ -140,29 +154,70 @@ class map_result {
   std::size_t size_ = 0;
 };
 
+/// @brief Runs calls of registered callables on the ranks of a communicator, like Python's
+/// concurrent.futures.Executor.
+///
+/// Rank options::root submits; every other rank is a worker. With a one-rank communicator
+/// calls run on local threads instead.
 class executor {
  public:
-  // Collective over `comm`. On the root it returns at once; on every other
-  // rank it serves calls and returns after the root shuts the pool down.
+  /// @brief Makes the pool. Collective over @p comm: call it on every rank with the same
+  /// options.
+  ///
+  /// On the root it returns at once; on every other rank it serves calls and returns after
+  /// the root shuts the pool down, with an executor that is false.
+  /// @code
+  /// boost::mpi::environment env(argc, argv, boost::mpi::threading::multiple);
+  /// boost::mpi::communicator comm;
+  /// rankpool::options opts;
+  /// rankpool::executor pool(comm, opts);
+  /// if (!pool) return 0;  // a worker rank: the root has shut the pool down
+  /// @endcode
+  /// @param comm The ranks of the pool (MPI_COMM_WORLD by default); with more than one
+  ///             rank the executor talks on a private duplicate of it.
+  /// @param opts Options, the same on every rank.
+  /// @throws std::logic_error if MPI is not initialized.
+  /// @throws std::invalid_argument (on every rank) if the options are invalid on any rank.
   explicit executor(const boost::mpi::communicator& comm = {}, options opts = {});
   executor(const executor&) = delete;
   executor& operator=(const executor&) = delete;
+  /// @brief Takes over the other executor's pool.
   executor(executor&&) noexcept = default;
-  // Shuts this pool down as the destructor does, then takes `other`'s. On
-  // several ranks, shut this pool down before constructing the new one
-  // (`pool.shutdown(false); pool = executor(comm);`): construction is
-  // collective, and until then the workers still serve this pool.
+  /// @brief Shuts this pool down as the destructor does, then takes the other executor's.
+  ///
+  /// On several ranks, shut this pool down before constructing the new one
+  /// (`pool.shutdown(false); pool = executor(comm);`): construction is collective, and
+  /// until then the workers still serve this pool.
   executor& operator=(executor&&) noexcept;
-  // shutdown(true): waits for every call, queued or running, to end (and
-  // their done callbacks to run), then releases the workers.
+  /// @brief shutdown(true): waits for every call, queued or running, to end (and their
+  /// done callbacks to run), then releases the workers.
   ~executor();
 
+  /// @brief True on the root, the rank that submits calls; false on a worker rank.
   explicit operator bool() const noexcept { return is_root_; }
+  /// @brief True on the root, the rank that submits calls; false on a worker rank.
   bool is_root() const noexcept { return is_root_; }
-  // Ranks (or local threads for a one-rank communicator) that run calls.
+  /// @brief Ranks (or local threads for a one-rank communicator) that run calls.
   int max_workers() const noexcept { return max_workers_; }
+  /// @brief The communicator the executor was made with.
   const boost::mpi::communicator& comm() const noexcept { return comm_; }
 
+  /// @brief Schedules f(args...) on a worker; only on the root.
+  ///
+  /// The arguments are converted to @p f's parameter types and serialized here, before
+  /// submit() returns. @p f must be registered (RANKPOOL_REGISTER, RANKPOOL_REGISTER_AS,
+  /// RANKPOOL_REGISTER_TYPE) on every rank.
+  /// @code
+  /// double work(int i, std::vector<double> v) { return i * v.at(0); }
+  /// RANKPOOL_REGISTER(work);
+  ///
+  /// rankpool::future<double> f = pool.submit(work, 3, std::vector<double>{1, 2});
+  /// double x = f.get();  // 3
+  /// @endcode
+  /// @return A future for the call's result.
+  /// @throws std::invalid_argument if @p f was never registered.
+  /// @throws std::runtime_error after shutdown() or on a worker rank.
+  /// @throws broken_executor if the pool is broken.
   template <class F, class... A>
   future<detail::result_of_t<F>> submit(F&& f, A&&... args) {
     using fn = std::decay_t<F>;
@@ -188,7 +243,24 @@ class executor {
     return enqueue<detail::result_of_t<F>>(std::move(item));
   }
 
-  // f(x) for each x of `inputs`, `chunksize` inputs per message to a worker.
+  /// @brief Schedules f(x) for each x of @p inputs, @p chunksize inputs per message to a
+  /// worker; only on the root.
+  ///
+  /// Every chunk is submitted before map() returns; the results come back in input order.
+  /// A larger chunksize saves messages when calls are short.
+  /// @code
+  /// double square(double x) { return x * x; }
+  /// RANKPOOL_REGISTER(square);
+  ///
+  /// std::vector<double> xs(1000, 2.0);
+  /// double total = 0;
+  /// for (double y : pool.map(square, xs, /*chunksize=*/64)) total += y;
+  /// @endcode
+  /// @param f A registered callable that takes one argument and returns a value.
+  /// @param inputs A range of arguments.
+  /// @param chunksize Inputs per message, at least 1.
+  /// @throws std::invalid_argument if @p chunksize is 0 or too large, or @p f was never
+  ///         registered; otherwise as submit().
   template <class F, class Range>
   map_result<detail::result_of_t<F>> map(F&& f, const Range& inputs, std::size_t chunksize = 1) {
     using fn = std::decay_t<F>;
@@ -201,7 +273,14 @@ class executor {
     }
   }
 
-  // std::apply(f, t) for each tuple (or pair) t of `inputs`.
+  /// @brief As map(), but calls std::apply(f, t) for each tuple (or pair) t of @p inputs.
+  /// @code
+  /// double add(double a, double b) { return a + b; }
+  /// RANKPOOL_REGISTER(add);
+  ///
+  /// std::vector<std::tuple<double, double>> pairs{{1.0, 2.0}, {3.0, 4.0}};
+  /// std::vector<double> sums = pool.starmap(add, pairs).get();  // {3, 7}
+  /// @endcode
   template <class F, class Range>
   map_result<detail::result_of_t<F>> starmap(F&& f, const Range& inputs,
                                              std::size_t chunksize = 1) {
@@ -210,8 +289,13 @@ class executor {
     });
   }
 
-  // Stops accepting calls. wait: block until every call has ended and the
-  // workers have been released. cancel_futures: cancel calls not yet started.
+  /// @brief Stops accepting calls; later submits throw std::runtime_error. Does nothing on
+  /// a worker rank.
+  /// @param wait Block until every call has ended and the workers have been released.
+  /// @param cancel_futures Cancel calls not yet started.
+  /// @code
+  /// pool.shutdown(/*wait=*/true, /*cancel_futures=*/true);  // cancel queued calls, wait
+  /// @endcode
   void shutdown(bool wait = true, bool cancel_futures = false);
 
  private:

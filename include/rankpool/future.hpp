@@ -18,23 +18,41 @@ namespace detail {
 struct future_access;
 }  // namespace detail
 
+/// @brief A copyable handle to the result of one call, like Python's
+/// concurrent.futures.Future.
+///
+/// Copies share the call. Every member function but valid() and the comparisons throws
+/// std::logic_error on an empty (default-constructed) future.
+/// @tparam T The callable's result type (void for none).
 template <class T>
 class future {
  public:
+  /// @brief The call's result type.
   using value_type = T;
+  /// @brief An empty future, not tied to any call (valid() is false).
   future() = default;
 
+  /// @brief True if this future refers to a call (it came from an executor).
   bool valid() const noexcept { return state_ != nullptr; }
 
-  // Blocks until the call ends; returns its result or throws its error
-  // (remote_error, cancelled_error, broken_executor).
+  /// @brief Blocks until the call ends; returns its result or throws its error.
+  /// @return A reference to the result, valid while a copy of this future lives (nothing
+  ///         for future<void>).
+  /// @throws remote_error if the call threw on its worker.
+  /// @throws cancelled_error if the call was cancelled.
+  /// @throws broken_executor if the pool broke before the call ended.
   decltype(auto) get() const { return checked().get(); }
+  /// @brief Blocks until the call ends (finished, failed or cancelled).
   void wait() const { checked().wait(); }
 
+  /// @brief Blocks until the call ends or @p timeout has passed.
+  /// @return std::future_status::ready if it ended, else std::future_status::timeout.
   template <class Rep, class Period>
   std::future_status wait_for(const std::chrono::duration<Rep, Period>& timeout) const {
     return wait_until(std::chrono::steady_clock::now() + timeout);
   }
+  /// @brief Blocks until the call ends or @p deadline has passed.
+  /// @return std::future_status::ready if it ended, else std::future_status::timeout.
   template <class Clock, class Duration>
   std::future_status wait_until(const std::chrono::time_point<Clock, Duration>& deadline) const {
     const auto steady_deadline =
@@ -44,18 +62,32 @@ class future {
                                                  : std::future_status::timeout;
   }
 
+  /// @brief True if the call has ended: finished, failed or cancelled. Does not block.
   bool done() const { return checked().done(); }
+  /// @brief True while the call has been handed to a worker and has not ended.
   bool running() const { return checked().status() == detail::call_status::running; }
+  /// @brief True if the call was cancelled.
   bool cancelled() const { return checked().status() == detail::call_status::cancelled; }
-  // True if the call will never run: it had not been handed to a worker yet.
+  /// @brief Tries to cancel the call.
+  /// @return True if the call will never run: it had not been handed to a worker yet (or
+  ///         was cancelled already); false once it is running or has ended.
   bool cancel() const { return checked().cancel(); }
-  // Blocks until done; null on success, else the error get() would throw.
+  /// @brief Blocks until done; null on success, else the error get() would throw.
+  /// @throws cancelled_error if the call was cancelled (as get() would).
   std::exception_ptr exception() const { return checked().exception(); }
 
-  // fn(future<T>) is called exactly once when the call ends, on the thread
-  // that ends it, or at once here if it already has. That thread is usually
-  // the executor's management loop: fn may submit more work, but must not
-  // wait on another future of the same executor (the loop would wait on itself).
+  /// @brief Calls fn(future<T>) exactly once when the call ends.
+  ///
+  /// fn runs on the thread that ends the call, or at once here if it already has. That
+  /// thread is usually the executor's management loop: fn may submit more work, but must
+  /// not wait on another future of the same executor (the loop would wait on itself).
+  ///
+  /// @code
+  /// rankpool::future<double> f = pool.submit(work, 3, std::vector<double>{1, 2});
+  /// f.add_done_callback([](const rankpool::future<double>& done) {
+  ///   if (!done.cancelled() && !done.exception()) std::cout << done.get() << '\n';
+  /// });
+  /// @endcode
   template <class F>
   void add_done_callback(F fn) const {
     static_assert(std::is_invocable_v<F&, const future<T>&>,
@@ -66,7 +98,9 @@ class future {
         });
   }
 
+  /// @brief True if @p a and @p b refer to the same call (or are both empty).
   friend bool operator==(const future& a, const future& b) noexcept { return a.state_ == b.state_; }
+  /// @brief True if @p a and @p b refer to different calls.
   friend bool operator!=(const future& a, const future& b) noexcept { return !(a == b); }
 
  private:

@@ -12,17 +12,38 @@
 
 namespace rankpool {
 
-// A registered callable with its arguments, run once on every worker before
-// its first call: rankpool::initializer(load_table, std::string("table.dat")).
+/// @brief A registered callable with its arguments, run once on every worker before its
+/// first call.
+///
+/// With a one-rank communicator each local worker thread runs it. If it throws, the pool
+/// is broken: its calls fail with broken_executor.
+///
+/// @code
+/// void load_table(const std::string& path);
+/// RANKPOOL_REGISTER(load_table);
+///
+/// rankpool::options opts;
+/// opts.initializer = rankpool::initializer(load_table, std::string("table.dat"));
+/// rankpool::executor pool(comm, opts);
+/// @endcode
 class initializer {
  public:
+  /// @brief No initializer: workers start serving calls at once.
   initializer() = default;
 
+  /// @brief Encodes the call f(args...) to run on every worker.
+  /// @param f A callable registered with RANKPOOL_REGISTER, RANKPOOL_REGISTER_AS or
+  ///          RANKPOOL_REGISTER_TYPE.
+  /// @param args Its arguments, serialized here.
+  /// @throws std::invalid_argument if @p f was never registered.
   template <class F, class... A>
   explicit initializer(F f, A&&... args);
 
+  /// @brief True if this holds a call (was not default-constructed).
   explicit operator bool() const noexcept { return name_ != nullptr; }
+  /// @brief The callable's registered name; only for an initializer that is true.
   const std::string& name() const { return *name_; }
+  /// @brief The encoded call (the callable's state and its arguments).
   const std::string& payload() const noexcept { return payload_; }
 
  private:
@@ -30,16 +51,22 @@ class initializer {
   std::string payload_;
 };
 
+/// @brief Settings of an executor. Pass the same options on every rank: the constructor is
+/// collective, and options invalid on any rank make it throw std::invalid_argument on all.
 struct options {
-  // Rank of the communicator that runs the executor; every other rank is a worker.
+  /// @brief Rank of the communicator that runs the executor; every other rank is a worker.
   int root = 0;
-  // Calls sent to one worker and not yet answered. Calls beyond this wait on
-  // the root, where cancel() still succeeds. 2 hides the round trip.
+  /// @brief Calls sent to one worker and not yet answered (at least 1).
+  ///
+  /// Calls beyond this wait on the root, where cancel() still succeeds. 2 hides the round
+  /// trip.
   int window = 2;
-  // Threads that run calls when the communicator has one rank; 0 means one per core.
+  /// @brief Threads that run calls when the communicator has one rank; 0 means one per core.
   int local_workers = 0;
-  // Messages larger than this are split into parts (MPI counts are int).
+  /// @brief Messages larger than this are split into parts (MPI counts are int); at most
+  /// INT_MAX.
   std::size_t max_message_bytes = std::size_t{1} << 30;
+  /// @brief Run once on every worker before its first call; none by default.
   rankpool::initializer initializer;
 };
 

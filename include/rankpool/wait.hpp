@@ -18,11 +18,20 @@
 
 namespace rankpool {
 
+/// @brief When wait() returns, as in Python's concurrent.futures.wait().
+///
+/// - @c all_completed: when every future has ended.
+/// - @c first_completed: when any future has ended (at once if there are none).
+/// - @c first_exception: when any future has failed (a cancelled one does not count), else
+///   when every future has ended.
 enum class return_when { all_completed, first_completed, first_exception };
 
+/// @brief What wait() returns: its futures split by whether they had ended.
 template <class T>
 struct wait_result {
+  /// @brief The futures that had ended (finished, failed or cancelled), in input order.
   std::vector<future<T>> done;
+  /// @brief The others, in input order.
   std::vector<future<T>> not_done;
 };
 
@@ -129,24 +138,45 @@ wait_result<T> wait_impl(const std::vector<future<T>>& futures, return_when when
 
 }  // namespace detail
 
-// Waits until `when` holds for `futures`; returns them split into done and not_done.
+/// @brief Waits until @p when holds for @p futures; returns them split into done and
+/// not_done.
+///
+/// A failed call does not throw here; call get() or exception() on the futures in done.
+/// @code
+/// std::vector<rankpool::future<double>> fs;
+/// for (int i = 0; i < 8; ++i) fs.push_back(pool.submit(work, i, std::vector<double>{1}));
+/// auto [done, not_done] = rankpool::wait(fs, rankpool::return_when::first_completed);
+/// @endcode
+/// @param futures Futures, all valid.
+/// @param when When to return; by default once every future has ended.
 template <class T>
 wait_result<T> wait(const std::vector<future<T>>& futures,
                     return_when when = return_when::all_completed) {
   return detail::wait_impl(futures, when, std::nullopt);
 }
 
+/// @brief As wait(futures, when), but returns once @p timeout has passed even if @p when
+/// does not hold yet (without throwing).
+/// @code
+/// using namespace std::chrono_literals;
+/// auto result = rankpool::wait(fs, rankpool::return_when::all_completed, 5s);
+/// if (!result.not_done.empty()) { /* some calls still pending or running */ }
+/// @endcode
 template <class T, class Rep, class Period>
 wait_result<T> wait(const std::vector<future<T>>& futures, return_when when,
                     const std::chrono::duration<Rep, Period>& timeout) {
   return detail::wait_impl(futures, when, detail::waiter::clock::now() + timeout);
 }
 
-// Yields the futures as they finish (those already finished first). With a
-// timeout, iteration throws timeout_error if the next one is not done in time.
+/// @brief What as_completed() returns: a single-pass range of futures in the order they end.
+///
+/// Yields the futures as they finish (those already finished first). With a timeout,
+/// iteration throws timeout_error if the next one is not done in time. Iterators refer to
+/// the range, which must outlive them.
 template <class T>
 class as_completed_range {
  public:
+  /// @brief An input iterator; incrementing it blocks until the next future has ended.
   class iterator {
    public:
     using iterator_category = std::input_iterator_tag;
@@ -171,11 +201,15 @@ class as_completed_range {
     as_completed_range* owner_ = nullptr;
   };
 
+  /// @brief Watches @p futures until @p deadline (none: no limit); see as_completed().
   as_completed_range(std::vector<future<T>> futures,
                      std::optional<detail::waiter::clock::time_point> deadline)
       : futures_(std::move(futures)), deadline_(deadline), waiter_(detail::watch(futures_)) {}
 
+  /// @brief Blocks until the first future has ended; call it once.
+  /// @throws timeout_error if the deadline passes first.
   iterator begin() { return iterator(advance() ? this : nullptr); }
+  /// @brief The iterator after the last future.
   iterator end() { return iterator(); }
 
  private:
@@ -200,11 +234,25 @@ class as_completed_range {
   std::size_t yielded_ = 0;
 };
 
+/// @brief Yields @p futures as they end (those already ended first), like Python's
+/// concurrent.futures.as_completed().
+///
+/// Yielded futures may have failed or been cancelled: get() then throws.
+/// @code
+/// double total = 0;
+/// for (const rankpool::future<double>& f : rankpool::as_completed(fs)) total += f.get();
+/// @endcode
 template <class T>
 as_completed_range<T> as_completed(std::vector<future<T>> futures) {
   return {std::move(futures), std::nullopt};
 }
 
+/// @brief As as_completed(futures), but iteration throws timeout_error once @p timeout,
+/// counted from this call, passes before the next future has ended.
+/// @code
+/// using namespace std::chrono_literals;
+/// for (const auto& f : rankpool::as_completed(fs, 30s)) use(f.get());
+/// @endcode
 template <class T, class Rep, class Period>
 as_completed_range<T> as_completed(std::vector<future<T>> futures,
                                    const std::chrono::duration<Rep, Period>& timeout) {

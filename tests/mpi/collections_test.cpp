@@ -27,6 +27,26 @@ TEST(collections, map_yields_results_in_input_order) {
   }
 }
 
+TEST(collections, cancelling_a_map_cancels_the_chunks_not_yet_sent) {
+  rankpool::executor pool;
+  if (!pool) return;
+  // Calls that hold every worker's window (a local thread runs one at a
+  // time) for a second: the map's chunks all wait on the root meanwhile.
+  std::vector<rankpool::future<int>> busy;
+  for (int i = 0; i < pool.max_workers() * rankpool::options{}.window; ++i) {
+    busy.push_back(pool.submit(calls::sleep_ms, 1000));
+  }
+  const std::vector<int> inputs{1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+  auto results = pool.map(calls::square, inputs, 3);
+  ASSERT_EQ(results.chunk_count(), 4u);
+  EXPECT_EQ(results.cancel(), 4u);
+  EXPECT_EQ(results.cancel(), 0u);  // nothing left to cancel
+  EXPECT_THROW(results.get(), rankpool::cancelled_error);
+  EXPECT_THROW((void)results.at(9), rankpool::cancelled_error);
+  for (const auto& f : busy) EXPECT_EQ(f.get(), 1000);  // the pool goes on
+  EXPECT_EQ(pool.map(calls::square, inputs, 3).get().back(), 100);
+}
+
 TEST(collections, map_of_function_objects_and_empty_input) {
   rankpool::executor pool;
   if (!pool) return;

@@ -67,17 +67,37 @@ struct type_registrar {
 #define RANKPOOL_DETAIL_CONCAT(a, b) RANKPOOL_DETAIL_CONCAT2(a, b)
 #define RANKPOOL_DETAIL_UNIQUE(prefix) RANKPOOL_DETAIL_CONCAT(prefix, __COUNTER__)
 
-// Register a function under an explicit name: RANKPOOL_REGISTER_AS(static_cast<double
-// (*)(int)>(&f), "f_int"); Use at namespace scope, followed by a semicolon.
+/// @brief Register a function under an explicit name, e.g. an overload or a template.
+///
+/// Use at namespace scope, followed by a semicolon, on every rank.
+/// @code
+/// double f(int);
+/// double f(double);
+/// RANKPOOL_REGISTER_AS(static_cast<double (*)(int)>(&f), "f_int");
+/// @endcode
 #define RANKPOOL_REGISTER_AS(function_pointer, name)                                     \
   [[maybe_unused]] static const ::rankpool::detail::function_registrar<function_pointer> \
   RANKPOOL_DETAIL_UNIQUE(rankpool_registrar_)(name)
 
-// Register a function under its own spelling: RANKPOOL_REGISTER(work); or
-// RANKPOOL_REGISTER(ns::work);
+/// @brief Register a function under its own spelling.
+/// @code
+/// RANKPOOL_REGISTER(work);
+/// RANKPOOL_REGISTER(ns::work);
+/// @endcode
 #define RANKPOOL_REGISTER(function) RANKPOOL_REGISTER_AS(&function, #function)
 
-// Register a serializable function-object type; its state travels with each call.
+/// @brief Register a serializable function-object type; its state travels with each call.
+/// @code
+/// struct Scale {
+///   double factor = 1;
+///   double operator()(double x) const { return factor * x; }
+///   template <class Archive>
+///   void serialize(Archive& ar, unsigned) { ar & factor; }
+/// };
+/// RANKPOOL_REGISTER_TYPE(Scale);
+///
+/// rankpool::future<double> f = pool.submit(Scale{2.0}, 1.5);  // 3
+/// @endcode
 #define RANKPOOL_REGISTER_TYPE(type)                                                             \
   [[maybe_unused]] static const ::rankpool::detail::type_registrar<type> RANKPOOL_DETAIL_UNIQUE( \
       rankpool_registrar_)(#type)

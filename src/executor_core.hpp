@@ -51,6 +51,9 @@ class executor_core : public driver {
   bool progress() override { return false; }
   bool background() const noexcept override { return true; }
   virtual const boost::mpi::communicator* private_comm() const noexcept { return nullptr; }
+  // The most calls one worker has had in flight (0 for local threads, which
+  // take one call at a time).
+  virtual std::size_t deepest_window() const noexcept { return 0; }
 
   pending_queue& queue() noexcept { return queue_; }
   // Ends a call with the result item a worker produced: `buffer` holds it,

@@ -52,6 +52,7 @@ class loop_scheduler final : public executor_core {
     }
   }
   const boost::mpi::communicator* private_comm() const noexcept override { return &loop_.comm(); }
+  std::size_t deepest_window() const noexcept override { return loop_.deepest_window(); }
 
   // One step, by whichever thread gets the drive lock: the background
   // thread, a thread waiting on a future, or (without a background thread)

@@ -3,6 +3,7 @@
 #include "rankpool/detail/buffer_pool.hpp"
 #include "rankpool/errors.hpp"
 
+#include <algorithm>
 #include <iostream>
 
 namespace rankpool::detail {
@@ -27,8 +28,16 @@ root_loop::root_loop(const boost::mpi::communicator& comm, const options& opts,
       outbox_(comm_, opts.max_message_bytes),
       inbox_(comm_),
       posted_(comm_, workers_, wire::result_tag, wire::posted_result_max),
-      in_flight_(static_cast<std::size_t>(comm_.size()), call_ring(opts.window)) {
+      in_flight_(static_cast<std::size_t>(comm_.size()), call_ring(opts.window)),
+      worker_index_(static_cast<std::size_t>(comm_.size()), workers_.size()),
+      pace_(workers_.size()),
+      load_(workers_.size()),
+      limit_(workers_.size()),
+      assigned_(workers_.size()) {
   lazy_sends_ = 64 * workers_.size() * static_cast<std::size_t>(opts.window);
+  for (std::size_t i = 0; i < workers_.size(); ++i) {
+    worker_index_[static_cast<std::size_t>(workers_[i])] = i;
+  }
 }
 
 // Each MPI call that finds nothing runs a round of MPI progress (and, when
@@ -193,39 +202,82 @@ void root_loop::complete_block(int source, const wire::result_item& result) {
 // know (already failed when the pool broke, or a stray message).
 std::shared_ptr<state_base> root_loop::take_in_flight(int source, std::uint64_t id) {
   if (source < 0 || source >= comm_.size()) return nullptr;
-  auto state = in_flight_[static_cast<std::size_t>(source)].take(id);
-  if (state) --in_flight_count_;
+  call_ring::send_record sent;
+  auto state = in_flight_[static_cast<std::size_t>(source)].take(id, &sent);
+  if (!state) return nullptr;
+  --in_flight_count_;
+  const auto now = clock::now();
+  if (const auto i = worker_index_[static_cast<std::size_t>(source)]; i < workers_.size()) {
+    pace_[i].answered(sent.at, now);
+    turn_ = i;  // the next tie goes to the worker that answered last
+  }
+  // The fastest answer from an idle worker: about one round trip.
+  if (sent.alone) round_trip_ = std::min(round_trip_, now - sent.at);
   return state;
 }
 
-// Moves queued calls to workers with room in their window, several calls
-// to one worker in one message. The calls are taken under the lock and
-// sent after it, so submitting threads never wait for MPI.
+// Moves queued calls to workers with room in their window, breadth first:
+// the next call goes to the worker with the fewest calls in flight, so an
+// idle worker is always served before a busy one gets a second call. Ties
+// are taken in rank order starting from the worker that answered last: it
+// is still spinning for its next call, while one left idle may have gone
+// to sleep (and on an oversubscribed node, waking it costs the others). Each worker's
+// window adapts to its calls' length (worker_pace.hpp). The calls are taken
+// under the lock and sent after it, several to one worker in one message,
+// so submitting threads never wait for MPI.
 bool root_loop::dispatch() {
+  const auto now = clock::now();
+  const std::size_t n = workers_.size();
+  std::size_t last = n;  // the worker served last (n: none)
   {
     std::lock_guard<std::mutex> lock(queue_.mutex);
     auto& pending = queue_.items;
     if (pending.empty() || !queue_.broken.empty()) return false;
-    for (int w : workers_) {
-      const auto& ring = in_flight_[static_cast<std::size_t>(w)];
-      std::size_t room = ring.capacity() - ring.size();
-      const std::size_t first = outgoing_.size();
-      while (room > 0 && !pending.empty()) {
-        work_item work = std::move(pending.front());
+    const auto long_call = detail::long_call(round_trip_);
+    std::size_t deepest = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto& ring = in_flight_[static_cast<std::size_t>(workers_[i])];
+      load_[i] = ring.size();
+      limit_[i] = pace_[i].window(ring.capacity(), ring, long_call, now);
+      deepest = std::max(deepest, limit_[i]);
+    }
+    // The next call that was not cancelled while it waited, if any.
+    const auto take_next = [&pending](work_item& work) {
+      while (!pending.empty()) {
+        work = std::move(pending.front());
         pending.pop_front();
-        if (!work.state->try_start()) continue;  // cancelled while it waited
-        outgoing_.push_back(std::move(work));
-        ++in_flight_count_;  // under the queue's mutex: see loop_scheduler::idle()
-        --room;
+        if (work.state->try_start()) return true;
       }
-      if (outgoing_.size() > first) batches_.push_back({w, outgoing_.size() - first});
-      if (pending.empty()) break;
+      return false;
+    };
+    work_item work;
+    for (std::size_t level = 0; level < deepest && !pending.empty(); ++level) {
+      for (std::size_t k = 0; k < n; ++k) {
+        const std::size_t i = (turn_ + k) % n;
+        if (load_[i] != level || level >= limit_[i]) continue;
+        if (!take_next(work)) break;
+        assigned_[i].push_back(std::move(work));
+        ++load_[i];
+        ++in_flight_count_;  // under the queue's mutex: see loop_scheduler::idle()
+        last = i;
+      }
     }
   }
-  if (batches_.empty()) return false;
+  if (last == n) return false;
+  for (std::size_t i = 0; i < n; ++i) {
+    auto& calls = assigned_[i];
+    if (calls.empty()) continue;
+    if (load_[i] > deepest_window_.load(std::memory_order_relaxed)) {
+      deepest_window_.store(load_[i], std::memory_order_relaxed);
+    }
+    const std::size_t first = outgoing_.size();
+    for (auto& work : calls) outgoing_.push_back(std::move(work));
+    calls.clear();
+    batches_.push_back({workers_[i], outgoing_.size() - first});
+  }
   std::size_t at = 0;
   for (const auto& b : batches_) {
-    send_calls(b.worker, at, b.count);
+    send_calls(b.worker, at, b.count, now);
     at += b.count;
   }
   outgoing_.clear();
@@ -236,26 +288,26 @@ bool root_loop::dispatch() {
 // Sends a worker calls outgoing_[at, at + count): one call item as it is,
 // several concatenated. A call with blocks goes alone, its blocks right
 // after it, so a worker that could not read a call's blocks can drop them.
-void root_loop::send_calls(int worker, std::size_t at, std::size_t count) {
+void root_loop::send_calls(int worker, std::size_t at, std::size_t count, clock::time_point now) {
   const std::size_t end = at + count;
   while (at < end) {
     std::size_t run = at;
     while (run < end && !wire::has_blocks(outgoing_[run].call_item)) ++run;
     if (run == at) {
-      send_with_blocks(worker, outgoing_[at]);
+      send_with_blocks(worker, outgoing_[at], now);
       ++at;
     } else {
-      send_items(worker, at, run - at);
+      send_items(worker, at, run - at, now);
       at = run;
     }
   }
 }
 
-void root_loop::send_items(int worker, std::size_t at, std::size_t count) {
+void root_loop::send_items(int worker, std::size_t at, std::size_t count, clock::time_point now) {
   auto& ring = in_flight_[static_cast<std::size_t>(worker)];
   if (count == 1) {
     auto& work = outgoing_[at];
-    ring.push(wire::call_id(work.call_item), std::move(work.state));
+    ring.push(wire::call_id(work.call_item), std::move(work.state), now);
     outbox_.send(worker, wire::call_tag, std::move(work.call_item));  // no copy
     return;
   }
@@ -266,19 +318,20 @@ void root_loop::send_items(int worker, std::size_t at, std::size_t count) {
   for (std::size_t i = at; i < at + count; ++i) {
     auto& work = outgoing_[i];
     message += work.call_item;
-    ring.push(wire::call_id(work.call_item), std::move(work.state));
+    ring.push(wire::call_id(work.call_item), std::move(work.state), now);
   }
   outbox_.send(worker, wire::call_tag, std::move(message));
 }
 
 // The item, then each block, from the buffer submit() filled: no copy.
-void root_loop::send_with_blocks(int worker, work_item& work) {
+void root_loop::send_with_blocks(int worker, work_item& work, clock::time_point now) {
   std::string buffer = std::move(work.call_item);
   const std::size_t item_size = wire::split_blocks(buffer, blocks_);
   segments_.clear();
   segments_.push_back({0, item_size, wire::call_tag});
   for (const auto& b : blocks_) segments_.push_back({b.offset, b.size, wire::arg_block_tag});
-  in_flight_[static_cast<std::size_t>(worker)].push(wire::call_id(buffer), std::move(work.state));
+  in_flight_[static_cast<std::size_t>(worker)].push(wire::call_id(buffer), std::move(work.state),
+                                                    now);
   outbox_.send(worker, std::move(buffer), segments_.data(), segments_.size());
 }
 
@@ -306,6 +359,10 @@ void root_loop::fail_in_flight(const std::string& why) {
   // Calls taken for sending when MPI failed, not yet in a ring.
   for (auto& work : outgoing_) {
     if (work.state) lost.push_back(std::move(work.state));
+  }
+  for (auto& calls : assigned_) {
+    for (auto& work : calls) lost.push_back(std::move(work.state));
+    calls.clear();
   }
   outgoing_.clear();
   batches_.clear();

@@ -9,10 +9,12 @@
 #include "executor_core.hpp"
 #include "transport.hpp"
 #include "wire.hpp"
+#include "worker_pace.hpp"
 
 #include <boost/mpi/communicator.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -41,8 +43,13 @@ class root_loop {
   // The workers have been released (or communication failed): no step has anything to do.
   bool finished() const noexcept { return finished_.load(); }
   const boost::mpi::communicator& comm() const noexcept { return comm_; }
+  // The most calls any worker has had in flight (for tests: the adaptive
+  // window opened). Any thread may ask.
+  std::size_t deepest_window() const noexcept { return deepest_window_.load(); }
 
  private:
+  using clock = std::chrono::steady_clock;
+
   bool receive_one();
   void handle(int source, int tag, std::string_view data, std::string* owner = nullptr);
   void receive_announced(int source, std::uint64_t size);
@@ -50,9 +57,9 @@ class root_loop {
   void complete_block(int source, const wire::result_item& result);
   std::shared_ptr<state_base> take_in_flight(int source, std::uint64_t id);
   bool dispatch();
-  void send_calls(int worker, std::size_t at, std::size_t count);
-  void send_items(int worker, std::size_t at, std::size_t count);
-  void send_with_blocks(int worker, work_item& work);
+  void send_calls(int worker, std::size_t at, std::size_t count, clock::time_point now);
+  void send_items(int worker, std::size_t at, std::size_t count, clock::time_point now);
+  void send_with_blocks(int worker, work_item& work, clock::time_point now);
   bool stop_workers_when_done();
   void fail_in_flight(const std::string& why);
   void end_loop(const std::string& why);
@@ -71,7 +78,19 @@ class root_loop {
   static constexpr std::size_t lazy_send_bytes = std::size_t{4} << 20;
   posted_receives posted_;
   std::vector<call_ring> in_flight_;  // per rank, in the order the calls were sent
-  std::vector<work_item> outgoing_;   // dispatch()'s scratch, kept for its capacity
+  // Index into workers_ by rank (workers_.size() for the root).
+  std::vector<std::size_t> worker_index_;
+  // Per worker (index into workers_): its pace, and dispatch()'s scratch.
+  std::vector<worker_pace> pace_;
+  std::vector<std::size_t> load_;   // calls in flight
+  std::vector<std::size_t> limit_;  // its window now
+  std::vector<std::vector<work_item>> assigned_;
+  std::size_t turn_ = 0;  // the worker that takes the first tie: the one that answered last
+  // The fastest answer seen from an idle worker; until there is one, what
+  // shared memory takes on the machines we measured.
+  clock::duration round_trip_ = std::chrono::microseconds{5};
+  std::atomic<std::size_t> deepest_window_{0};
+  std::vector<work_item> outgoing_;  // dispatch()'s scratch, kept for its capacity
   struct batch {
     int worker;
     std::size_t count;

@@ -203,7 +203,10 @@ struct growth_result {
   }
 };
 
-// Fills every window slot with a call that waits for the flag, so later calls stay pending.
+// Offers every window slot a call that waits for the flag, so later calls
+// stay pending, and waits until every worker runs one. (A worker's window
+// opens past one call only while its calls are short, so the holders beyond
+// one per worker wait on the root with the backlog.)
 std::vector<rankpool::future<int>> occupy_workers(rankpool::executor& pool, const flag_file& flag,
                                                   const bench::config& cfg) {
   std::vector<rankpool::future<int>> holders;
@@ -211,10 +214,11 @@ std::vector<rankpool::future<int>> occupy_workers(rankpool::executor& pool, cons
     holders.push_back(
         pool.submit(bench_calls::hold_until_file, flag.path(), cfg.growth_max_wait_ms));
   }
-  const auto all_out = [&] {
-    return std::all_of(holders.begin(), holders.end(), [](const auto& f) { return f.running(); });
+  const auto every_worker_busy = [&] {
+    return std::count_if(holders.begin(), holders.end(),
+                         [](const auto& f) { return f.running(); }) >= pool.max_workers();
   };
-  while (!all_out()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  while (!every_worker_busy()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   std::this_thread::sleep_for(std::chrono::milliseconds(50));  // let the loop settle
   return holders;
 }

@@ -56,10 +56,13 @@ class initializer {
 struct options {
   /// @brief Rank of the communicator that runs the executor; every other rank is a worker.
   int root = 0;
-  /// @brief Calls sent to one worker and not yet answered (at least 1).
+  /// @brief The most calls sent to one worker and not yet answered (at least 1).
   ///
   /// Calls beyond this wait on the root, where cancel() still succeeds. 2 hides the round
-  /// trip.
+  /// trip. The window adapts below this: a worker gets a second call only while its calls
+  /// are short (under 20 ms, or 50 round trips on a slower network); longer calls get one
+  /// call in flight per worker, so none waits behind a long one while another worker could
+  /// take it. A worker's first call goes alone.
   int window = 2;
   /// @brief Threads that run calls when the communicator has one rank; 0 means one per core.
   int local_workers = 0;

@@ -53,3 +53,20 @@ TEST(call_ring, drain_hands_over_every_call) {
   EXPECT_TRUE(ring.empty());
   for (const auto& s : lost) EXPECT_NE(s, nullptr);
 }
+
+TEST(call_ring, records_when_each_call_was_sent_and_whether_it_went_alone) {
+  using namespace std::chrono_literals;
+  const rd::call_ring::clock::time_point sent_at{};
+  rd::call_ring ring(2);
+  const auto a = std::make_shared<rd::state<void>>(), b = std::make_shared<rd::state<void>>();
+  ring.push(1, a, sent_at + 1us);
+  ring.push(2, b, sent_at + 2us);
+  EXPECT_TRUE(ring.oldest_sent() == sent_at + 1us);
+  rd::call_ring::send_record sent;
+  EXPECT_EQ(ring.take(1, &sent), a);
+  EXPECT_TRUE(sent.at == sent_at + 1us);
+  EXPECT_TRUE(sent.alone);
+  EXPECT_EQ(ring.take(2, &sent), b);
+  EXPECT_TRUE(sent.at == sent_at + 2us);
+  EXPECT_FALSE(sent.alone);  // a call was ahead of it
+}

@@ -221,14 +221,14 @@ std::shared_ptr<state_base> root_loop::take_in_flight(int source, std::uint64_t 
 // idle worker is always served before a busy one gets a second call. Ties
 // are taken in rank order starting from the worker that answered last: it
 // is still spinning for its next call, while one left idle may have gone
-// to sleep (and on an oversubscribed node, waking it costs the others). Each worker's
-// window adapts to its calls' length (worker_pace.hpp). The calls are taken
-// under the lock and sent after it, several to one worker in one message,
-// so submitting threads never wait for MPI.
+// to sleep (on an oversubscribed node, waking it costs the others). Each
+// worker's window adapts to its calls' length (worker_pace.hpp). The calls
+// are taken under the lock and sent after it, several to one worker in one
+// message, so submitting threads never wait for MPI.
 bool root_loop::dispatch() {
   const auto now = clock::now();
   const std::size_t n = workers_.size();
-  std::size_t last = n;  // the worker served last (n: none)
+  bool any = false;
   {
     std::lock_guard<std::mutex> lock(queue_.mutex);
     auto& pending = queue_.items;
@@ -259,11 +259,11 @@ bool root_loop::dispatch() {
         assigned_[i].push_back(std::move(work));
         ++load_[i];
         ++in_flight_count_;  // under the queue's mutex: see loop_scheduler::idle()
-        last = i;
+        any = true;
       }
     }
   }
-  if (last == n) return false;
+  if (!any) return false;
   for (std::size_t i = 0; i < n; ++i) {
     auto& calls = assigned_[i];
     if (calls.empty()) continue;

@@ -1,33 +1,48 @@
 #!/usr/bin/env bash
 # Benchmark rankpool against the floor of this stack (a hand-written raw MPI
-# farm), mpi4py.futures and Python's ProcessPoolExecutor, on 3 ranks
-# (1 root + 2 workers) with the same workloads, then write
-# bench-results/<UTC timestamp>.json, .md and .png and print the table, the
-# ratios and the targets. Method: docs/benchmarks/README.md.
-#   scripts/bench.sh          full size (a few minutes)
-#   scripts/bench.sh --tiny   a few seconds per system (CI smoke run)
+# farm), mpi4py.futures and Python's ProcessPoolExecutor with the same
+# workloads, in two placements, then write bench-results/<UTC timestamp>-
+# <placement>.json, .md and .png and print the tables, the ratios and the
+# targets. Method: docs/benchmarks/README.md.
+#   oversubscribed: 3 ranks (1 root + 2 workers), --oversubscribe --bind-to none
+#   dedicated:      one rank per core (1 root + nproc-1 workers), --bind-to core
+#   scripts/bench.sh [--tiny|--full] [--placement oversubscribed|dedicated|both]
+#   --full (default) takes several minutes per placement; --tiny seconds per
+#   system (the CI smoke run); --placement both (default) runs both.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 python=/usr/bin/python3
-ranks=3
 # The Python benchmarks import bench_common.py: leave no __pycache__ in the source tree.
 export PYTHONDONTWRITEBYTECODE=1
 
 size=full
-for arg in "$@"; do
-  case "$arg" in
+placements=(oversubscribed dedicated)
+while (($# > 0)); do
+  case "$1" in
     --tiny) size=tiny ;;
     --full) size=full ;;
+    --placement)
+      case "${2:-}" in
+        oversubscribed | dedicated) placements=("$2") ;;
+        both) placements=(oversubscribed dedicated) ;;
+        *)
+          echo "bench.sh: --placement takes oversubscribed, dedicated or both, not '${2:-}'" >&2
+          exit 2
+          ;;
+      esac
+      shift
+      ;;
     -h | --help)
-      sed -n '2,8p' "${BASH_SOURCE[0]}"
+      sed -n '2,11p' "${BASH_SOURCE[0]}"
       exit 0
       ;;
     *)
-      echo "bench.sh: unknown argument '$arg' (use --tiny or --full)" >&2
+      echo "bench.sh: unknown argument '$1' (see --help)" >&2
       exit 2
       ;;
   esac
+  shift
 done
 # A hung MPI job must not stall CI: each system gets at most this long.
 if [[ "$size" == tiny ]]; then limit=120; else limit=900; fi
@@ -79,37 +94,73 @@ cpu_busy_percent() {
   echo $((total > 0 ? 100 * (total - idle) / total : 0))
 }
 
-# run_system NAME COMMAND... : runs COMMAND --size SIZE, keeping its stdout
-# (the JSON line), its exit status and how busy the machine was just before
-# for report.py. Progress and errors go to the terminal.
+# run_system DIR NAME COMMAND... : runs COMMAND --size SIZE, keeping its
+# stdout (the JSON line), its exit status and how busy the machine was just
+# before in DIR for report.py. Progress and errors go to the terminal.
 run_system() {
-  local name="$1"
-  shift
+  local dir="$1" name="$2"
+  shift 2
   echo "== $name" >&2
-  cpu_busy_percent >"$runs/$name.busy"
+  cpu_busy_percent >"$dir/$name.busy"
   local rc=0
-  timeout --kill-after=10 "$limit" "$@" --size "$size" </dev/null >"$runs/$name.out" || rc=$?
-  echo "$rc" >"$runs/$name.rc"
+  timeout --kill-after=10 "$limit" "$@" --size "$size" </dev/null >"$dir/$name.out" || rc=$?
+  echo "$rc" >"$dir/$name.rc"
   if ((rc != 0)); then echo "bench.sh: $name failed with exit status $rc" >&2; fi
 }
 
-# As rankpool_mpirun (mpi-env.sh) but an array, which timeout can run.
-# --bind-to none: 3 ranks on 2 cores, so let the kernel place every thread.
-mpi_run=(mpirun --oversubscribe --bind-to none -n "$ranks")
+# Cores this process may use, counting each physical core once (mpirun
+# --bind-to core gives each rank a whole core; hyperthreads are not cores).
+physical_cores() {
+  local cores
+  cores="$(lscpu -p=CORE,SOCKET 2>/dev/null | grep -v '^#' | sort -u | wc -l)"
+  local usable
+  usable="$(nproc)"
+  if ((cores < 1 || cores > usable)); then cores="$usable"; fi
+  echo "$cores"
+}
+
+# run_placement PLACEMENT: every system in that placement, then its report.
+# Returns report.py's status (non-zero if raw or rankpool gave no figures).
+run_placement() {
+  local placement="$1" ranks mpi_run
+  if [[ "$placement" == oversubscribed ]]; then
+    # 3 ranks on 2 cores: let the kernel place every thread.
+    ranks=3
+    mpi_run=(mpirun --oversubscribe --bind-to none -n "$ranks")
+  else
+    # One rank per core, each bound to its own: no rank waits for a core.
+    ranks="$(physical_cores)"
+    mpi_run=(mpirun --bind-to core -n "$ranks")
+  fi
+  local dir="$runs/$placement"
+  mkdir -p "$dir"
+  echo "=== $placement: ${mpi_run[*]}" >&2
+  if ((ranks < 2)); then
+    echo "bench.sh: the dedicated placement needs 2 cores; this machine has $ranks" >&2
+    return 0
+  fi
+  run_system "$dir" raw "${mpi_run[@]}" "$repo/build/apps/bench/raw-farm-bench"
+  run_system "$dir" rankpool "${mpi_run[@]}" "$repo/build/apps/bench/rankpool-bench"
+  if "$python" -c 'import mpi4py.futures' 2>/dev/null; then
+    run_system "$dir" mpi4py "${mpi_run[@]}" "$python" "$repo/apps/bench/mpi4py_bench.py"
+  else
+    echo "mpi4py is not installed for $python (Debian package python3-mpi4py)" >"$dir/mpi4py.skip"
+  fi
+  # No MPI: as many worker processes as the MPI systems have worker ranks.
+  run_system "$dir" ppe "$python" "$repo/apps/bench/ppe_bench.py" --workers $((ranks - 1))
+
+  mkdir -p "$repo/bench-results"
+  "$python" "$repo/apps/bench/report.py" --runs "$dir" \
+    --out "$repo/bench-results/$stamp-$placement" --size "$size" --ranks "$ranks" \
+    --placement "$placement" --launch "${mpi_run[*]}"
+}
 
 build_benchmarks
 ensure_matplotlib
 
-run_system raw "${mpi_run[@]}" "$repo/build/apps/bench/raw-farm-bench"
-run_system rankpool "${mpi_run[@]}" "$repo/build/apps/bench/rankpool-bench"
-if "$python" -c 'import mpi4py.futures' 2>/dev/null; then
-  run_system mpi4py "${mpi_run[@]}" "$python" "$repo/apps/bench/mpi4py_bench.py"
-else
-  echo "mpi4py is not installed for $python (Debian package python3-mpi4py)" >"$runs/mpi4py.skip"
-fi
-run_system ppe "$python" "$repo/apps/bench/ppe_bench.py"
-
 stamp="$(date -u +%Y%m%dT%H%M%SZ)"
-mkdir -p "$repo/bench-results"
-"$python" "$repo/apps/bench/report.py" --runs "$runs" --out "$repo/bench-results/$stamp" \
-  --size "$size" --ranks "$ranks"
+status=0
+for placement in "${placements[@]}"; do
+  run_placement "$placement" || status=$?
+done
+exit "$status"

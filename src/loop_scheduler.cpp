@@ -12,6 +12,7 @@
 
 #include <mpi.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -166,7 +167,9 @@ class loop_scheduler final : public executor_core {
     }
     // Calls are out: a short sleep. A submit does not wake it (the new call
     // waits at most one sleep, or is sent at once by a thread that waits on it).
-    const auto sleep = pause.next_sleep();
+    // Shorter while calls wait here for a worker to free up.
+    auto sleep = pause.next_sleep();
+    if (!queue_.items.empty()) sleep = std::min(sleep, backoff::waiting_max_sleep);
     lock.unlock();
     if (sleep.count() == 0) {
       std::this_thread::yield();

@@ -52,6 +52,20 @@ struct config {
   std::int64_t growth_large = 0;
   int growth_small_reps = 0;   // the small backlog takes ~1 ms: median of this many runs
   int growth_max_wait_ms = 0;  // the long calls end by themselves after this
+  // Calls of unequal length (workload 8): unequal_calls sleeps whose lengths
+  // follow a Pareto law (shape unequal_alpha) cut to [min, max] ms, drawn
+  // from splitmix64 with unequal_seed, submitted at once in drawn order.
+  std::int64_t unequal_calls = 0;
+  double unequal_min_ms = 0;
+  double unequal_max_ms = 0;
+  double unequal_alpha = 0;
+  std::uint64_t unequal_seed = 0;
+  // One long call first (workload 9): a long_ms sleep, then long_shorts calls
+  // of short_ms, one every short_gap_ms, all submitted while the long one runs.
+  double long_ms = 0;
+  std::int64_t long_shorts = 0;
+  double short_ms = 0;
+  double short_gap_ms = 0;
 };
 
 // Runs one_call until both the count and the time of the warm-up are reached.
@@ -86,6 +100,10 @@ inline config make_config(const std::string& size) {
     c.growth_large = 10000;
     c.growth_small_reps = 3;
     c.growth_max_wait_ms = 20000;
+    c.unequal_calls = 100;
+    c.unequal_max_ms = 100;
+    c.long_ms = 200;
+    c.long_shorts = 10;
   } else {
     c.min_seconds = 1.0;
     c.first_n = 10000;
@@ -102,7 +120,16 @@ inline config make_config(const std::string& size) {
     c.growth_large = 1000000;
     c.growth_small_reps = 5;
     c.growth_max_wait_ms = 60000;
+    c.unequal_calls = 2000;
+    c.unequal_max_ms = 1000;
+    c.long_ms = 1000;
+    c.long_shorts = 50;
   }
+  c.unequal_min_ms = 1;
+  c.unequal_alpha = 1.1;
+  c.unequal_seed = 20261130;
+  c.short_ms = 5;
+  c.short_gap_ms = 10;
   return c;
 }
 
@@ -219,6 +246,65 @@ inline std::optional<double> metg50(const std::vector<metg_point>& points) {
   }
   return std::nullopt;
 }
+
+// splitmix64 (Steele, Lea and Flood): a tiny generator that Python
+// reproduces bit for bit (bench_common.py), so every system sleeps the same
+// lengths in the same order.
+class splitmix64 {
+ public:
+  explicit splitmix64(std::uint64_t seed) : state_(seed) {}
+  std::uint64_t next() {
+    std::uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  }
+  // Uniform in [0, 1) with 53 random bits.
+  double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
+
+ private:
+  std::uint64_t state_;
+};
+
+// Workload 8's call lengths in whole microseconds: Pareto with shape alpha
+// cut to [min, max] (inverse of its CDF), so most calls are short and a few
+// are up to 1000x longer.
+inline std::vector<std::int64_t> unequal_lengths_us(const config& c) {
+  splitmix64 rng(c.unequal_seed);
+  const double lo = c.unequal_min_ms * 1e3, hi = c.unequal_max_ms * 1e3;
+  const double tail = 1 - std::pow(lo / hi, c.unequal_alpha);
+  std::vector<std::int64_t> lengths;
+  for (std::int64_t i = 0; i < c.unequal_calls; ++i) {
+    const double x = lo / std::pow(1 - rng.uniform() * tail, 1 / c.unequal_alpha);
+    lengths.push_back(std::llround(std::min(x, hi)));
+  }
+  return lengths;
+}
+
+// No schedule of these calls on `workers` workers ends sooner than this:
+// max(total / workers, longest call), in seconds.
+inline double makespan_bound_s(const std::vector<std::int64_t>& lengths_us, int workers) {
+  double total = 0, longest = 0;
+  for (auto us : lengths_us) {
+    total += static_cast<double>(us);
+    longest = std::max(longest, static_cast<double>(us));
+  }
+  return std::max(total / workers, longest) * 1e-6;
+}
+
+// When each call of workload 9 is submitted, in seconds after the long call:
+// short i at (i + 1) * short_gap_ms.
+inline double short_call_offset_s(const config& c, std::int64_t i) {
+  return static_cast<double>(i + 1) * c.short_gap_ms * 1e-3;
+}
+
+// What workloads 8 and 9 measured.
+struct unequal_results {
+  double makespan_s = 0;
+  double bound_s = 0;
+  double longest_s = 0;          // workload 9: the long call, submit to result
+  std::vector<double> short_ms;  // workload 9: each short call, submit to result
+};
 
 // Every rank's pid, on rank 0 (empty elsewhere). Collective; call it before
 // an executor exists so that every rank is still free to take part.
@@ -379,7 +465,16 @@ inline json to_json(const config& c) {
       .set("idle_seconds", c.idle_seconds)
       .set("growth_small", c.growth_small)
       .set("growth_large", c.growth_large)
-      .set("growth_small_reps", c.growth_small_reps);
+      .set("growth_small_reps", c.growth_small_reps)
+      .set("unequal_calls", c.unequal_calls)
+      .set("unequal_min_ms", c.unequal_min_ms)
+      .set("unequal_max_ms", c.unequal_max_ms)
+      .set("unequal_alpha", c.unequal_alpha)
+      .set("unequal_seed", static_cast<std::int64_t>(c.unequal_seed))
+      .set("long_ms", c.long_ms)
+      .set("long_shorts", c.long_shorts)
+      .set("short_ms", c.short_ms)
+      .set("short_gap_ms", c.short_gap_ms);
   return j;
 }
 
@@ -422,6 +517,22 @@ inline void record(const call_results& r, json& figures, json& details) {
   rtt_detail.set("iterations", static_cast<int>(r.rtt_us.size()));
   rtt_detail.set("min_us", percentile(r.rtt_us, 0)).set("p90_us", percentile(r.rtt_us, 0.9));
   details.set("rtt", rtt_detail).set("metg", to_json(r.metg));
+}
+
+// Makespan over its lower bound, and the short calls' median latency.
+inline void record(const unequal_results& r, json& figures, json& details) {
+  figures.set("unequal_makespan_over_bound", r.makespan_s / r.bound_s);
+  // One worker has nothing to run the short calls on while the long one runs.
+  if (r.short_ms.empty()) {
+    figures.set_null("long_first_short_median_ms");
+  } else {
+    figures.set("long_first_short_median_ms", median(r.short_ms));
+  }
+  json j;
+  j.set("makespan_s", r.makespan_s).set("bound_s", r.bound_s);
+  j.set("long_call_s", r.longest_s);
+  j.set("short_ms_min", percentile(r.short_ms, 0)).set("short_ms_max", percentile(r.short_ms, 1));
+  details.set("unequal", j);
 }
 
 // The busiest rank's idle CPU: the figure the idle target is about.

@@ -37,6 +37,10 @@ SIZES = {
         "growth_large": 10000,
         "growth_small_reps": 3,
         "growth_max_wait_s": 20,
+        "unequal_calls": 100,
+        "unequal_max_ms": 100,
+        "long_ms": 200,
+        "long_shorts": 10,
     },
     "full": {
         "min_seconds": 1.0,
@@ -55,14 +59,23 @@ SIZES = {
         "growth_large": 1000000,
         "growth_small_reps": 5,
         "growth_max_wait_s": 60,
+        "unequal_calls": 2000,
+        "unequal_max_ms": 1000,
+        "long_ms": 1000,
+        "long_shorts": 50,
     },
 }
+# Knobs that are the same at both sizes (make_config sets them after the rest).
+for _size in SIZES.values():
+    _size.update(unequal_min_ms=1, unequal_alpha=1.1, unequal_seed=20261130,
+                 short_ms=5, short_gap_ms=10)
 
 FIGURE_KEYS = (
     "submit_calls_per_s", "map64_calls_per_s", "rtt_median_us", "rtt_p99_us",
     "bw_in_gb_s", "bw_out_gb_s", "metg50_us", "idle_pct_core_max",
     "growth_small_calls_per_s", "growth_large_calls_per_s",
     "growth_small_bytes_per_call", "growth_large_bytes_per_call",
+    "unequal_makespan_over_bound", "long_first_short_median_ms",
 )
 
 
@@ -101,6 +114,10 @@ def spin(d_us):
         pass
 
 
+def sleep_us(us):
+    time.sleep(us * 1e-6)
+
+
 def take_bytes(data):
     return len(data)
 
@@ -119,6 +136,36 @@ def hold_until_file(path, max_s):
 
 
 # --- measurement helpers -----------------------------------------------------
+
+MASK64 = (1 << 64) - 1
+
+
+def splitmix64(seed):
+    """Uniform floats in [0, 1), bit for bit as bench::splitmix64."""
+    state = seed & MASK64
+    while True:
+        state = (state + 0x9E3779B97F4A7C15) & MASK64
+        z = state
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
+        z ^= z >> 31
+        yield (z >> 11) * 2.0 ** -53
+
+
+def unequal_lengths_us(cfg):
+    """Workload 8's call lengths, as bench::unequal_lengths_us."""
+    lo, hi = cfg["unequal_min_ms"] * 1e3, cfg["unequal_max_ms"] * 1e3
+    alpha = cfg["unequal_alpha"]
+    tail = 1 - (lo / hi) ** alpha
+    rng = splitmix64(cfg["unequal_seed"])
+    # round() as llround: halves away from zero (lengths are positive).
+    return [int(math.floor(min(lo / (1 - next(rng) * tail) ** (1 / alpha), hi) + 0.5))
+            for _ in range(cfg["unequal_calls"])]
+
+
+def makespan_bound_s(lengths_us, workers):
+    return max(sum(lengths_us) / workers, max(lengths_us)) * 1e-6
+
 
 def auto_range(trial, n, min_seconds, multiple=1):
     """Runs trial(n) with growing n until one run lasts min_seconds; returns
@@ -273,8 +320,47 @@ def spin_tasks(ex, d_us, ntasks):
     return time.perf_counter() - start
 
 
+def unequal_calls(ex, cfg, nworkers):
+    """Workload 8: submit every unequal call, then wait for all; (makespan, bound)."""
+    lengths = unequal_lengths_us(cfg)
+    start = time.perf_counter()
+    futures = [ex.submit(sleep_us, us) for us in lengths]
+    for f in futures:
+        f.result()
+    return time.perf_counter() - start, makespan_bound_s(lengths, nworkers)
+
+
+def long_call_first(ex, cfg):
+    """Workload 9: one long call, then short ones every short_gap_ms; returns
+    (long call seconds, short calls' latencies in ms), each stamped by a done
+    callback (the executor's thread calls it when the result arrives)."""
+    ended = {}
+
+    def stamp(key):
+        return lambda _: ended.__setitem__(key, time.perf_counter())
+
+    start = time.perf_counter()
+    long_future = ex.submit(sleep_us, round(cfg["long_ms"] * 1e3))
+    long_future.add_done_callback(stamp("long"))
+    submitted, futures = [], []
+    for i in range(cfg["long_shorts"]):
+        delay = start + (i + 1) * cfg["short_gap_ms"] * 1e-3 - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        submitted.append(time.perf_counter())
+        futures.append(ex.submit(sleep_us, round(cfg["short_ms"] * 1e3)))
+        futures[-1].add_done_callback(stamp(i))
+    long_future.result()
+    for f in futures:
+        f.result()
+    while len(ended) < len(futures) + 1:  # callbacks may run just after result() returns
+        time.sleep(0.001)
+    shorts = [(ended[i] - submitted[i]) * 1e3 for i in range(len(futures))]
+    return ended["long"] - start, shorts
+
+
 def measure_calls(system, ex, cfg, nworkers, figures, details):
-    """Workloads 1-5 on one executor."""
+    """Workloads 1-5, 8 and 9 on one executor."""
     progress(system, "submit + get")
     n, seconds = auto_range(lambda n: submit_then_get(ex, n), cfg["first_n"], cfg["min_seconds"])
     figures["submit_calls_per_s"] = n / seconds
@@ -298,6 +384,17 @@ def measure_calls(system, ex, cfg, nworkers, figures, details):
     points = metg_sweep(cfg, nworkers, lambda d, n: spin_tasks(ex, d, n))
     figures["metg50_us"] = metg50(points)
     details["metg"] = points
+
+    progress(system, "unequal calls")
+    makespan, bound = unequal_calls(ex, cfg, nworkers)
+    figures["unequal_makespan_over_bound"] = makespan / bound
+    details["unequal"] = {"makespan_s": makespan, "bound_s": bound}
+    if nworkers >= 2:  # one worker has nothing to run the short calls on meanwhile
+        progress(system, "one long call first")
+        long_s, shorts = long_call_first(ex, cfg)
+        figures["long_first_short_median_ms"] = percentile(shorts, 0.5)
+        details["unequal"].update(long_call_s=long_s, short_ms_min=min(shorts),
+                                  short_ms_max=max(shorts))
 
 
 class FlagFile:

@@ -15,6 +15,7 @@
 #include <malloc.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -36,6 +37,10 @@ int noop(int x) {
 
 void spin(double d_us) {
   bench::spin_for_us(d_us);
+}
+
+void sleep_us(std::int64_t us) {
+  std::this_thread::sleep_for(std::chrono::microseconds(us));
 }
 
 std::uint64_t take_bytes(const std::vector<char>& bytes) {
@@ -61,6 +66,7 @@ int hold_until_file(const std::string& path, int max_ms) {
 
 RANKPOOL_REGISTER(bench_calls::noop);
 RANKPOOL_REGISTER(bench_calls::spin);
+RANKPOOL_REGISTER(bench_calls::sleep_us);
 RANKPOOL_REGISTER(bench_calls::take_bytes);
 RANKPOOL_REGISTER(bench_calls::make_bytes);
 RANKPOOL_REGISTER(bench_calls::hold_until_file);
@@ -122,11 +128,30 @@ std::vector<double> round_trips(rankpool::executor& pool, const bench::config& c
   return samples;
 }
 
-// Best GB/s of payload_reps transfers: 64 MiB in with 8 bytes out, then 8 in with 64 MiB out.
-std::pair<double, double> bandwidth(rankpool::executor& pool, const bench::config& cfg) {
+// The fastest make_bytes(n) run right here: what the call itself costs on
+// a worker (a new 64 MiB vector, faulted in and filled), which the raw
+// farm's warm buffers never pay.
+double make_bytes_seconds(const bench::config& cfg) {
+  double best = 1e9;
+  for (int rep = 0; rep < cfg.payload_reps; ++rep) {
+    const auto start = clock::now();
+    const auto made = bench_calls::make_bytes(static_cast<std::uint64_t>(cfg.payload_bytes));
+    best = std::min(best, seconds_since(start));
+    if (made.size() != static_cast<std::size_t>(cfg.payload_bytes)) {
+      throw std::runtime_error("rankpool-bench: make_bytes made the wrong size");
+    }
+  }
+  return best;
+}
+
+// Best GB/s of payload_reps transfers: 64 MiB in with 8 bytes out, then 8 in
+// with 64 MiB out. `out_seconds` gets the best time of the latter.
+std::pair<double, double> bandwidth(rankpool::executor& pool, const bench::config& cfg,
+                                    double& out_seconds) {
   const auto bytes = static_cast<std::uint64_t>(cfg.payload_bytes);
   const std::vector<char> payload(bytes, 'x');
   double best_in = 0, best_out = 0;
+  out_seconds = 1e9;
   for (int rep = 0; rep < cfg.payload_reps; ++rep) {
     auto start = clock::now();
     if (pool.submit(bench_calls::take_bytes, payload).get() != bytes) {
@@ -138,7 +163,8 @@ std::pair<double, double> bandwidth(rankpool::executor& pool, const bench::confi
     if (result.get().size() != bytes) {
       throw std::runtime_error("rankpool-bench: payload lost bytes on the way out");
     }
-    best_out = std::max(best_out, static_cast<double>(bytes) / seconds_since(start) / 1e9);
+    out_seconds = std::min(out_seconds, seconds_since(start));
+    best_out = std::max(best_out, static_cast<double>(bytes) / out_seconds / 1e9);
   }
   return {best_in, best_out};
 }
@@ -150,6 +176,56 @@ double spin_tasks(rankpool::executor& pool, double d_us, std::int64_t ntasks) {
   for (std::int64_t i = 0; i < ntasks; ++i) futures.push_back(pool.submit(bench_calls::spin, d_us));
   for (auto& f : futures) f.get();
   return seconds_since(start);
+}
+
+// Workload 8: the unequal calls submitted at once, then gotten; makespan to the last.
+void unequal_calls(rankpool::executor& pool, const bench::config& cfg, bench::unequal_results& r) {
+  const auto lengths = bench::unequal_lengths_us(cfg);
+  std::vector<rankpool::future<void>> futures;
+  futures.reserve(lengths.size());
+  const auto start = clock::now();
+  for (auto us : lengths) futures.push_back(pool.submit(bench_calls::sleep_us, us));
+  for (auto& f : futures) f.get();
+  r.makespan_s = seconds_since(start);
+  r.bound_s = bench::makespan_bound_s(lengths, pool.max_workers());
+}
+
+// Workload 9: one long call, then short ones on a schedule. A second thread
+// gets the short calls in order as they are published and stamps each
+// result (the short calls end in about that order; one that ends before an
+// earlier one is stamped late, which only counts against rankpool).
+void long_call_first(rankpool::executor& pool, const bench::config& cfg,
+                     bench::unequal_results& r) {
+  const auto n = static_cast<std::size_t>(cfg.long_shorts);
+  std::vector<rankpool::future<void>> shorts(n);
+  std::vector<clock::time_point> submitted(n);
+  std::vector<double> latency_ms(n);
+  std::atomic<std::size_t> published{0};
+  std::thread collector([&] {
+    for (std::size_t i = 0; i < n; ++i) {
+      while (published.load(std::memory_order_acquire) <= i) {
+        std::this_thread::sleep_for(std::chrono::microseconds(50));
+      }
+      shorts[i].get();
+      latency_ms[i] =
+          std::chrono::duration<double, std::milli>(clock::now() - submitted[i]).count();
+    }
+  });
+  const auto start = clock::now();
+  auto long_call = pool.submit(bench_calls::sleep_us, std::llround(cfg.long_ms * 1e3));
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto at =
+        start + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(
+                    bench::short_call_offset_s(cfg, static_cast<std::int64_t>(i))));
+    std::this_thread::sleep_until(at);
+    submitted[i] = clock::now();
+    shorts[i] = pool.submit(bench_calls::sleep_us, std::llround(cfg.short_ms * 1e3));
+    published.store(i + 1, std::memory_order_release);
+  }
+  long_call.get();
+  r.longest_s = seconds_since(start);
+  collector.join();
+  r.short_ms = latency_ms;
 }
 
 // The argument bytes a no-op call carries, encoded the way rankpool encodes
@@ -315,11 +391,26 @@ void run_calls(const boost::mpi::communicator& world, const bench::config& cfg,
   bench::progress(system_name, "round trips");
   r.rtt_us = round_trips(pool, cfg);
   bench::progress(system_name, "64 MiB payloads");
-  std::tie(r.bw_in_gb_s, r.bw_out_gb_s) = bandwidth(pool, cfg);
+  double out_seconds = 0;
+  std::tie(r.bw_in_gb_s, r.bw_out_gb_s) = bandwidth(pool, cfg, out_seconds);
+  const double make_seconds = make_bytes_seconds(cfg);
   bench::progress(system_name, "METG sweep");
   r.metg = bench::metg_sweep(cfg, pool.max_workers(),
                              [&](double d, std::int64_t n) { return spin_tasks(pool, d, n); });
   bench::record(r, out.figures, out.details);
+  bench::json out_parts;
+  out_parts.set("make_bytes_s", make_seconds).set("out_s", out_seconds);
+  out_parts.set("bw_out_without_make_gb_s",
+                static_cast<double>(cfg.payload_bytes) / (out_seconds - make_seconds) / 1e9);
+  out.details.set("payload_out_parts", out_parts);
+  bench::progress(system_name, "unequal calls");
+  bench::unequal_results u;
+  unequal_calls(pool, cfg, u);
+  if (pool.max_workers() >= 2) {
+    bench::progress(system_name, "one long call first");
+    long_call_first(pool, cfg, u);
+  }
+  bench::record(u, out.figures, out.details);
 }
 
 }  // namespace

@@ -4,13 +4,17 @@
 // replies through one pre-posted MPI_Irecv per worker; workers block in
 // MPI_Recv, which busy-polls in Open MPI (fast, and it burns a core while
 // idle: the idle figure shows that cost). Messages are small fixed-layout
-// structs; only the large-payload test sends more. Same workloads as
-// rankpool_bench.cpp; prints one JSON object on rank 0.
+// structs; only the large-payload test sends more, from and into buffers
+// that stay allocated (the floor; a fresh vector per transfer is measured
+// too, for the notes). Calls of unequal length go out greedily: one in
+// flight per worker, the next to whichever worker answers first. Same
+// workloads as rankpool_bench.cpp; prints one JSON object on rank 0.
 //   mpirun -n 3 ./raw-farm-bench --size tiny|full
 #include "bench_common.hpp"
 
 #include <tuple>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <stdexcept>
@@ -26,7 +30,10 @@ constexpr int window = 2;
 constexpr int max_values = 64;  // one map chunk
 
 enum tag : int { task_tag = 1, result_tag = 2, payload_tag = 3 };
-enum class op : std::int32_t { noop, chunk, spin, bytes_in, bytes_out, stop };
+enum class op : std::int32_t { noop, chunk, spin, sleep, bytes_in, bytes_out, stop };
+// values[0] of a payload request: move the bytes through a buffer that
+// stays allocated (the floor), or through a new vector each time.
+enum payload_buffer : std::int32_t { warm_buffer = 0, fresh_buffer = 1 };
 
 // Root -> worker. Only the header and the first `count` values are sent.
 struct request {
@@ -34,7 +41,7 @@ struct request {
   std::int32_t slot = 0;   // echoed in the reply: that window slot is free again
   std::int32_t count = 0;  // values in use
   std::int32_t unused = 0;
-  std::int64_t arg = 0;  // spin length in ns, or payload bytes
+  std::int64_t arg = 0;  // spin or sleep length in ns, or payload bytes
   std::int32_t values[max_values] = {};
 };
 
@@ -64,8 +71,9 @@ class mpi_session {
 
 // --- worker side ---------------------------------------------------------
 
-// Runs one task into `rep`; the payload tasks move their bytes right here.
-void execute(MPI_Comm comm, const request& req, reply& rep) {
+// Runs one task into `rep`; the payload tasks move their bytes right here,
+// through `warm` (kept between tasks, touched once) unless asked for a new vector.
+void execute(MPI_Comm comm, const request& req, reply& rep, std::vector<char>& warm) {
   rep.slot = req.slot;
   rep.count = 0;
   switch (req.kind) {
@@ -79,15 +87,23 @@ void execute(MPI_Comm comm, const request& req, reply& rep) {
     case op::spin:
       bench::spin_for_us(static_cast<double>(req.arg) / 1000.0);
       break;
+    case op::sleep:
+      std::this_thread::sleep_for(std::chrono::nanoseconds(req.arg));
+      rep.value = req.values[0];
+      break;
     case op::bytes_in: {
-      std::vector<char> data(static_cast<std::size_t>(req.arg));
+      std::vector<char> fresh;
+      auto& data = req.values[0] == fresh_buffer ? fresh : warm;
+      data.resize(static_cast<std::size_t>(req.arg), 'x');
       MPI_Recv(data.data(), static_cast<int>(req.arg), MPI_BYTE, 0, payload_tag, comm,
                MPI_STATUS_IGNORE);
       rep.value = static_cast<std::int64_t>(data.size());
       break;
     }
     case op::bytes_out: {
-      const std::vector<char> data(static_cast<std::size_t>(req.arg), 'x');
+      std::vector<char> fresh;
+      auto& data = req.values[0] == fresh_buffer ? fresh : warm;
+      data.resize(static_cast<std::size_t>(req.arg), 'x');
       MPI_Send(data.data(), static_cast<int>(req.arg), MPI_BYTE, 0, payload_tag, comm);
       rep.value = static_cast<std::int64_t>(data.size());
       break;
@@ -102,12 +118,13 @@ void execute(MPI_Comm comm, const request& req, reply& rep) {
 void serve(MPI_Comm comm) {
   request req;
   reply rep;
+  std::vector<char> warm;
   MPI_Request reply_send = MPI_REQUEST_NULL;
   for (;;) {
     MPI_Recv(&req, sizeof req, MPI_BYTE, 0, task_tag, comm, MPI_STATUS_IGNORE);
     if (req.kind == op::stop) break;
     MPI_Wait(&reply_send, MPI_STATUS_IGNORE);
-    execute(comm, req, rep);
+    execute(comm, req, rep, warm);
     MPI_Isend(&rep, reply_bytes(rep), MPI_BYTE, 0, result_tag, comm, &reply_send);
   }
   MPI_Wait(&reply_send, MPI_STATUS_IGNORE);
@@ -161,20 +178,43 @@ class farm {
     }
   }
 
+  // Runs ntasks tasks with one in flight per worker, each to the first
+  // worker free: task i is sent no sooner than release(i) (a time point,
+  // in order). done(reply, when) sees each reply as it arrives. Polls: the
+  // floor reacts at once, at the price of the root's core.
+  template <class Release, class Fill, class Done>
+  void run_greedy(std::int64_t ntasks, Release release, Fill fill, Done done) {
+    std::vector<bool> busy(static_cast<std::size_t>(nworkers_), false);
+    std::int64_t next = 0;
+    for (std::int64_t finished = 0; finished < ntasks;) {
+      for (int w = 0; w < nworkers_ && next < ntasks && clock::now() >= release(next); ++w) {
+        if (busy[static_cast<std::size_t>(w)]) continue;
+        send_task(w, next++, fill);  // slot w belongs to worker w + 1
+        busy[static_cast<std::size_t>(w)] = true;
+      }
+      int w = MPI_UNDEFINED, arrived = 0;
+      MPI_Testany(nworkers_, receives_.data(), &w, &arrived, MPI_STATUS_IGNORE);
+      if (!arrived || w == MPI_UNDEFINED) continue;
+      done(replies_[static_cast<std::size_t>(w)], clock::now());
+      post_receive(w);
+      busy[static_cast<std::size_t>(w)] = false;
+      ++finished;
+    }
+  }
+
   // Sends `data` to worker 1 as one message; returns the size it reported.
-  std::int64_t send_bytes(const std::vector<char>& data) {
-    send_payload_request(op::bytes_in, static_cast<std::int64_t>(data.size()));
+  std::int64_t send_bytes(const std::vector<char>& data, payload_buffer into) {
+    send_payload_request(op::bytes_in, static_cast<std::int64_t>(data.size()), into);
     MPI_Send(data.data(), static_cast<int>(data.size()), MPI_BYTE, 1, payload_tag, comm_);
     return wait_reply_from_first().value;
   }
 
-  // Asks worker 1 for n bytes and receives them into a new vector.
-  std::vector<char> fetch_bytes(std::int64_t n) {
-    send_payload_request(op::bytes_out, n);
-    std::vector<char> data(static_cast<std::size_t>(n));
+  // Asks worker 1 for n bytes and receives them into `data` (resized to n).
+  void fetch_bytes(std::int64_t n, std::vector<char>& data, payload_buffer from) {
+    send_payload_request(op::bytes_out, n, from);
+    data.resize(static_cast<std::size_t>(n));
     MPI_Recv(data.data(), static_cast<int>(n), MPI_BYTE, 1, payload_tag, comm_, MPI_STATUS_IGNORE);
     wait_reply_from_first();
-    return data;
   }
 
  private:
@@ -198,10 +238,12 @@ class farm {
     MPI_Isend(&req, request_bytes(req), MPI_BYTE, worker_of(slot), task_tag, comm_, &sends_[s]);
   }
 
-  void send_payload_request(op kind, std::int64_t bytes) {
+  void send_payload_request(op kind, std::int64_t bytes, payload_buffer buffer) {
     send_task(0, 0, [&](std::int64_t, request& req) {
       req.kind = kind;
       req.arg = bytes;
+      req.count = 1;
+      req.values[0] = buffer;
     });
   }
 
@@ -275,18 +317,25 @@ std::vector<double> round_trips(farm& f, const bench::config& cfg) {
   return samples;
 }
 
-std::pair<double, double> bandwidth(farm& f, const bench::config& cfg) {
+// Best GB/s in and out over payload_reps transfers of 64 MiB each way. With
+// warm_buffer both sides keep their buffers (the first transfer touches them),
+// with fresh_buffer the receiver takes a new vector each time, as a program
+// that gets a new vector by value does.
+std::pair<double, double> bandwidth(farm& f, const bench::config& cfg, payload_buffer buffers) {
   const std::vector<char> payload(static_cast<std::size_t>(cfg.payload_bytes), 'x');
+  std::vector<char> inbox;
   const double bytes = static_cast<double>(cfg.payload_bytes);
   double best_in = 0, best_out = 0;
   for (int rep = 0; rep < cfg.payload_reps; ++rep) {
     auto start = clock::now();
-    if (f.send_bytes(payload) != cfg.payload_bytes) {
+    if (f.send_bytes(payload, buffers) != cfg.payload_bytes) {
       throw std::runtime_error("raw-farm-bench: payload lost bytes on the way in");
     }
     best_in = std::max(best_in, bytes / seconds_since(start) / 1e9);
+    if (buffers == fresh_buffer) inbox = std::vector<char>();
     start = clock::now();
-    if (static_cast<std::int64_t>(f.fetch_bytes(cfg.payload_bytes).size()) != cfg.payload_bytes) {
+    f.fetch_bytes(cfg.payload_bytes, inbox, buffers);
+    if (static_cast<std::int64_t>(inbox.size()) != cfg.payload_bytes) {
       throw std::runtime_error("raw-farm-bench: payload lost bytes on the way out");
     }
     best_out = std::max(best_out, bytes / seconds_since(start) / 1e9);
@@ -306,6 +355,56 @@ double spin_tasks(farm& f, double d_us, std::int64_t ntasks) {
   return seconds_since(start);
 }
 
+void fill_sleep(request& req, std::int64_t i, std::int64_t us) {
+  req.kind = op::sleep;
+  req.arg = us * 1000;
+  req.count = 1;
+  req.values[0] = static_cast<std::int32_t>(i);
+}
+
+// Workload 8: the unequal calls, all released at once; makespan to the last reply.
+void unequal_calls(farm& f, const bench::config& cfg, bench::unequal_results& r) {
+  const auto lengths = bench::unequal_lengths_us(cfg);
+  const auto n = static_cast<std::int64_t>(lengths.size());
+  std::int64_t answered = 0;
+  const auto start = clock::now();
+  f.run_greedy(
+      n, [start](std::int64_t) { return start; },
+      [&](std::int64_t i, request& req) {
+        fill_sleep(req, i, lengths[static_cast<std::size_t>(i)]);
+      },
+      [&](const reply&, clock::time_point) { ++answered; });
+  r.makespan_s = seconds_since(start);
+  r.bound_s = bench::makespan_bound_s(lengths, f.workers());
+  if (answered != n) throw std::runtime_error("raw-farm-bench: unequal calls lost");
+}
+
+// Workload 9: one long call, then short ones on a schedule; each call's
+// latency runs from its release to its reply.
+void long_call_first(farm& f, const bench::config& cfg, bench::unequal_results& r) {
+  const auto n = 1 + cfg.long_shorts;
+  std::vector<clock::time_point> released(static_cast<std::size_t>(n));
+  const auto start = clock::now();
+  for (std::int64_t i = 0; i < n; ++i) {
+    const double offset = i == 0 ? 0 : bench::short_call_offset_s(cfg, i - 1);
+    released[static_cast<std::size_t>(i)] =
+        start + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(offset));
+  }
+  std::vector<double> latency_s(static_cast<std::size_t>(n), -1);
+  f.run_greedy(
+      n, [&](std::int64_t i) { return released[static_cast<std::size_t>(i)]; },
+      [&](std::int64_t i, request& req) {
+        const double ms = i == 0 ? cfg.long_ms : cfg.short_ms;
+        fill_sleep(req, i, std::llround(ms * 1e3));
+      },
+      [&](const reply& rep, clock::time_point when) {
+        const auto i = static_cast<std::size_t>(rep.value);
+        latency_s[i] = std::chrono::duration<double>(when - released[i]).count();
+      });
+  r.longest_s = latency_s[0];
+  for (std::size_t i = 1; i < latency_s.size(); ++i) r.short_ms.push_back(latency_s[i] * 1e3);
+}
+
 bench::report measure(farm& f, const std::vector<int>& pids, const bench::config& cfg) {
   bench::report out;
   auto& figures = out.figures;
@@ -323,11 +422,24 @@ bench::report measure(farm& f, const std::vector<int>& pids, const bench::config
   bench::progress(system_name, "round trips");
   r.rtt_us = round_trips(f, cfg);
   bench::progress(system_name, "64 MiB payloads");
-  std::tie(r.bw_in_gb_s, r.bw_out_gb_s) = bandwidth(f, cfg);
+  std::tie(r.bw_in_gb_s, r.bw_out_gb_s) = bandwidth(f, cfg, warm_buffer);
+  double fresh_in = 0, fresh_out = 0;
+  std::tie(fresh_in, fresh_out) = bandwidth(f, cfg, fresh_buffer);
   bench::progress(system_name, "METG sweep");
   r.metg = bench::metg_sweep(cfg, f.workers(),
                              [&](double d, std::int64_t n) { return spin_tasks(f, d, n); });
   bench::record(r, figures, details);
+  bench::progress(system_name, "unequal calls");
+  bench::unequal_results u;
+  unequal_calls(f, cfg, u);
+  if (f.workers() >= 2) {
+    bench::progress(system_name, "one long call first");
+    long_call_first(f, cfg, u);
+  }
+  bench::record(u, figures, details);
+  bench::json fresh;
+  fresh.set("bw_in_gb_s", fresh_in).set("bw_out_gb_s", fresh_out);
+  details.set("payload_fresh_buffer", fresh);
 
   figures.set("idle_pct_core_max", bench::max_finite(idle));
   for (const char* key : {"growth_small_calls_per_s", "growth_large_calls_per_s",
@@ -364,7 +476,10 @@ int main(int argc, char** argv) {
   const std::vector<std::string> notes = {
       "no pending queue: submit/map figures stream N tasks through the window (2 per worker), "
       "so the growth figures do not apply",
-      "workers wait in MPI_Recv, which busy-polls in Open MPI: the idle figure is that cost"};
+      "workers wait in MPI_Recv, which busy-polls in Open MPI: the idle figure is that cost",
+      "64 MiB figures: both sides keep their buffers (the floor); a new vector per transfer "
+      "is in details.payload_fresh_buffer",
+      "unequal calls: greedy, one in flight per worker, the root polling without pause"};
   bench::json result;
   result.set("system", system_name).set("ranks", size).set("workers", size - 1);
   result.set("window", window).set("threading", "single").set("config", bench::to_json(cfg));

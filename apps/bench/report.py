@@ -41,6 +41,8 @@ ROWS = (
     ("growth_large_calls_per_s", "submit rate, {large} pending, calls/s", "rate"),
     ("growth_small_bytes_per_call", "root bytes per pending call, {small}", "bytes"),
     ("growth_large_bytes_per_call", "root bytes per pending call, {large}", "bytes"),
+    ("unequal_makespan_over_bound", "unequal calls: makespan ÷ lower bound", "factor"),
+    ("long_first_short_median_ms", "long call first: short calls' median latency, ms", "time"),
 )
 
 
@@ -139,8 +141,11 @@ def ratios(systems):
     return out
 
 
-def targets(systems):
-    """The issue's targets, each with its measured value and met True/False/None."""
+def targets(systems, placement="oversubscribed"):
+    """The targets for this placement, each with its measured value and met
+    True/False/None: the core figures' targets on the oversubscribed
+    machine, the dedicated-cores ones (tighter ratios to raw MPI) with one
+    rank per core, and the unequal-calls ones on both."""
     def f(name, key):
         return figure(systems, name, key)
     out = []
@@ -149,6 +154,31 @@ def targets(systems):
         out.append({"target": what, "value": value, "measured": shown,
                     "met": None if value is None else bool(met(value))})
 
+    if placement == "dedicated":
+        dedicated_targets(f, check)
+    else:
+        oversubscribed_targets(f, check)
+    unequal_targets(systems, f, check)
+    return out
+
+
+def dedicated_targets(f, check):
+    r = ratio(f("rankpool", "rtt_median_us"), f("raw", "rtt_median_us"))
+    check("round trip (median) ≤ 1.5× raw", r, lambda v: v <= 1.5, fmt_ratio(r))
+    r = ratio(f("rankpool", "submit_calls_per_s"), f("raw", "submit_calls_per_s"))
+    check("submit + get ≥ 0.5× raw", r, lambda v: v >= 0.5, fmt_ratio(r))
+    r_in = ratio(f("rankpool", "bw_in_gb_s"), f("raw", "bw_in_gb_s"))
+    r_out = ratio(f("rankpool", "bw_out_gb_s"), f("raw", "bw_out_gb_s"))
+    worst = None if r_in is None or r_out is None else min(r_in, r_out)
+    check("64 MiB ≥ 0.8× raw's warm-buffer transfer (in and out)", worst, lambda v: v >= 0.8,
+          "in %s, out %s" % (fmt_ratio(r_in), fmt_ratio(r_out)))
+    v = f("rankpool", "idle_pct_core_max")
+    check("idle < 1% of a core per rank", v, lambda v: v < 1, fmt(v, "pct", "%"))
+    r = ratio(f("rankpool", "metg50_us"), f("raw", "metg50_us"))
+    check("METG(50%) ≤ 2× raw", r, lambda v: v <= 2, fmt_ratio(r))
+
+
+def oversubscribed_targets(f, check):
     r = ratio(f("rankpool", "submit_calls_per_s"), f("raw", "submit_calls_per_s"))
     check("submit throughput ≥ 0.25× raw", r, lambda v: v >= 0.25, fmt_ratio(r))
     r = ratio(f("rankpool", "submit_calls_per_s"), f("mpi4py", "submit_calls_per_s"))
@@ -173,7 +203,23 @@ def targets(systems):
     v = f("rankpool", "growth_large_bytes_per_call")
     check("root memory ≤ 256 bytes per pending call (large backlog)", v, lambda v: v <= 256,
           fmt(v, "bytes", " B"))
-    return out
+
+
+def unequal_targets(systems, f, check):
+    v = f("rankpool", "unequal_makespan_over_bound")
+    check("unequal calls: makespan ≤ 1.1× the lower bound", v, lambda v: v <= 1.1,
+          fmt(v, "factor", "×"))
+    others = [f(s, "unequal_makespan_over_bound") for s in SYSTEMS if s != "rankpool"]
+    others = [o for o in others if o is not None]
+    best = min(others) if others else None
+    r = ratio(v, best)
+    check("unequal calls: makespan no worse than every other system's", r, lambda r: r <= 1,
+          "%s of the best other" % fmt_ratio(r))
+    v = f("rankpool", "long_first_short_median_ms")
+    short_ms = ((systems.get("rankpool") or {}).get("config") or {}).get("short_ms")
+    r = ratio(v, short_ms)
+    check("long call first: short calls' median ≤ 2× their own length", r, lambda r: r <= 2,
+          fmt_ratio(r))
 
 
 # --- formatting ------------------------------------------------------------------------
@@ -194,6 +240,8 @@ def fmt(value, kind, unit=""):
         text = "%.2f" % value
     elif kind == "pct":  # two decimals: the idle target's threshold is 2%
         text = "%.2f" % value if abs(value) < 10 else "%.0f" % value
+    elif kind == "factor":
+        text = "%.3f" % value
     elif kind == "bytes":
         text = "%.1f" % value if abs(value) < 100 else "%.0f" % value
     else:
@@ -255,6 +303,17 @@ def notes_for(systems):
             notes.append("%s: FAILED (%s)" % (name, result["error"]))
         else:
             notes += ["%s: %s" % (name, n) for n in result.get("notes", [])]
+            parts = result.get("details", {}).get("payload_out_parts")
+            if parts:
+                notes.append("%s: the 64 MiB result's call makes a new vector (%.1f ms alone on the "
+                             "root); without it the result moves at %s GB/s"
+                             % (name, parts["make_bytes_s"] * 1e3,
+                                fmt(parts.get("bw_out_without_make_gb_s"), "bw")))
+            fresh = result.get("details", {}).get("payload_fresh_buffer")
+            if fresh:
+                notes.append("%s: 64 MiB into a new vector per transfer instead: in %s, out %s GB/s"
+                             % (name, fmt(fresh.get("bw_in_gb_s"), "bw"),
+                                fmt(fresh.get("bw_out_gb_s"), "bw")))
             busy = result.get("machine_busy_pct_before")
             if busy is not None and busy >= BUSY_WARNING_PCT:
                 notes.append("%s: other processes used %d%% of the machine's CPU just before "
@@ -290,10 +349,13 @@ def write_text(path, text):
 
 def write_markdown(path, report, header, rows, checks):
     m = report["machine"]
-    text = ["# rankpool benchmarks, %s (size %s)" % (report["timestamp"], report["size"]), "",
+    text = ["# rankpool benchmarks, %s, %s (size %s)"
+            % (report["placement"], report["timestamp"], report["size"]), "",
             "%d ranks (1 root + %d workers) on one host: %s, %s cores, Open MPI %s, Boost %s, %s."
             % (report["ranks"], report["ranks"] - 1, m["cpu_model"], m["nproc"], m["open_mpi"],
                m["boost"], m["compiler"]), "",
+            "Launched as `%s`; ProcessPool runs %d worker processes without MPI."
+            % (report["launch"], report["ranks"] - 1), "",
             "Higher is better for calls/s and GB/s, lower for µs, % and bytes. "
             "Method: docs/benchmarks/README.md.", "",
             markdown_table(header, rows), "", "## Targets", "",
@@ -304,7 +366,7 @@ def write_markdown(path, report, header, rows, checks):
     write_text(path, "\n".join(text) + "\n")
 
 
-def write_plot(path, systems, present):
+def write_plot(path, systems, present, workers):
     """Calls/s and round trips per system, log scale. Returns a note or None."""
     try:
         import matplotlib
@@ -317,7 +379,7 @@ def write_plot(path, systems, present):
     bar_chart(left, systems, present, groups, "calls/s (higher is better)")
     groups = [("rtt_median_us", "median"), ("rtt_p99_us", "p99")]
     bar_chart(right, systems, present, groups, "round trip, µs (lower is better)")
-    fig.suptitle("rankpool vs references, 1 root + 2 workers")
+    fig.suptitle("rankpool vs references, 1 root + %d workers" % workers)
     fig.tight_layout()
     write_whole(path, lambda f: fig.savefig(f, format="png", dpi=110))
     plt.close(fig)
@@ -347,6 +409,9 @@ def main():
     parser.add_argument("--out", required=True, help="path prefix: writes PREFIX.json/.md/.png")
     parser.add_argument("--size", required=True)
     parser.add_argument("--ranks", type=int, default=3)
+    parser.add_argument("--placement", default="oversubscribed",
+                        help="how ranks sit on cores: oversubscribed or dedicated")
+    parser.add_argument("--launch", default="mpirun -n 3", help="the mpirun command line used")
     parser.add_argument("--note", action="append", default=[])
     args = parser.parse_args()
 
@@ -358,23 +423,27 @@ def main():
     present = [s for s in SYSTEMS if s in systems and "figures" in systems[s]]
     size_cfg = next((systems[s].get("config", {}) for s in present), {})
     header, rows = table_rows(systems, present, size_cfg)
-    checks = targets(systems)
+    checks = targets(systems, args.placement)
     report = {
         "timestamp": os.path.basename(args.out),
         "size": args.size,
         "ranks": args.ranks,
+        "placement": args.placement,
+        "launch": args.launch,
         "machine": machine_info(),
         "systems": systems,
         "ratios": ratios(systems),
         "targets": checks,
         "notes": args.note + notes_for(systems),
     }
-    plot_note = write_plot(args.out + ".png", systems, present) if present else "no plot: no data"
+    plot_note = (write_plot(args.out + ".png", systems, present, args.ranks - 1) if present
+                 else "no plot: no data")
     if plot_note:
         report["notes"].append(plot_note)
     write_text(args.out + ".json", json.dumps(report, indent=2) + "\n")
     write_markdown(args.out + ".md", report, header, rows, checks)
 
+    print("\n%s: %s" % (args.placement, args.launch))
     print(text_table(header, rows))
     print("\nTargets:")
     print("\n".join("  " + line for line in target_lines(checks)))

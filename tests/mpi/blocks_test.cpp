@@ -411,6 +411,27 @@ TEST(blocks, many_block_calls_interleaved_with_small_ones_keep_their_results) {
   if (pool) mixed_calls_keep_their_results(pool, 80);
 }
 
+// Large values are received into memory kept from earlier ones
+// (detail/block_cache.hpp): a result still held by its future is never
+// reused, and a reused one of another size comes back whole and right.
+TEST(blocks, results_of_megabytes_stay_intact_while_later_ones_reuse_memory) {
+  rankpool::executor pool;
+  if (!pool) return;
+  const auto held = pool.submit(blk::make_chars, std::uint64_t{2 * mib}, std::uint32_t{7});
+  const auto expected_held = blk::chars(2 * mib, 7);
+  ASSERT_TRUE(same_bytes(held.get(), expected_held));
+  std::uint32_t seed = 20;
+  for (const std::size_t n : {3 * mib, 2 * mib, 4 * mib + 3, mib + 1, 4 * mib + 3}) {
+    SCOPED_TRACE(std::to_string(n) + " bytes");
+    EXPECT_TRUE(same_bytes(pool.submit(blk::make_chars, std::uint64_t{n}, seed).get(),
+                           blk::chars(n, seed)));
+    EXPECT_EQ(pool.submit(blk::digest_chars, blk::chars(n, seed + 1)).get(),
+              blk::digest_of(blk::chars(n, seed + 1)));
+    ++seed;
+  }
+  EXPECT_TRUE(same_bytes(held.get(), expected_held));  // untouched by the calls since
+}
+
 TEST(blocks, threads_submitting_block_calls_at_once_get_their_own_results) {
   rankpool::executor pool;
   if (!pool) return;

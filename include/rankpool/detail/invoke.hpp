@@ -102,8 +102,10 @@ void run_calls(args_reader<F>& args, Call&& call, std::string& out, std::uint32_
     phase = call_phase::calling;
     if constexpr (std::is_void_v<R>) {
       std::apply(call, std::move(a));
+      if (blocks != nullptr) keep_blocks(a);
     } else {
       R result = std::apply(call, std::move(a));
+      if (blocks != nullptr) keep_blocks(a);  // the arguments' memory, for the next blocks
       phase = call_phase::encoding;
       if (count == 1 && blocks != nullptr && take_block(result, blocks->result)) continue;
       results.put(result);

@@ -7,6 +7,7 @@
 // that decodes its result (value_codec.hpp's decode_result<T>).
 #pragma once
 
+#include "rankpool/detail/block_cache.hpp"
 #include "rankpool/detail/buffer_pool.hpp"
 #include "rankpool/detail/loop_driver.hpp"
 #include "rankpool/detail/map_chunk.hpp"
@@ -163,14 +164,19 @@ class state final : public state_base {
     }
   }
 
+  // A large value goes back to its block cache with the state: the next
+  // large result of this type is received into memory already mapped.
+  ~state() override {
+    if constexpr (is_contiguous_raw_v<T>) {
+      if (value_ && block_cache<T>::alive()) block_cache<T>::instance().keep(*value_);
+    }
+  }
+
   void* block_buffer(std::size_t bytes) override {
     if constexpr (is_contiguous_raw_v<T>) {
       using element = typename T::value_type;
       if (bytes % sizeof(element) != 0) return nullptr;
-      auto& value = value_.emplace();
-      value.reserve(bytes / sizeof(element));
-      advise_huge_pages(value.data(), bytes);
-      value.resize(bytes / sizeof(element));
+      auto& value = value_.emplace(block_cache<T>::instance().take(bytes / sizeof(element)));
       return value.data();
     } else {
       (void)bytes;

@@ -13,6 +13,7 @@
 #pragma once
 
 #include "rankpool/detail/archive.hpp"
+#include "rankpool/detail/block_cache.hpp"
 #include "rankpool/detail/buffer_pool.hpp"
 #include "rankpool/detail/call_item.hpp"
 #include "rankpool/detail/map_chunk.hpp"
@@ -183,10 +184,7 @@ class raw_reader {
       throw std::length_error("rankpool: a block claims " + std::to_string(count) + " elements");
     }
     const auto n = static_cast<std::size_t>(count);
-    T value;
-    value.reserve(n);
-    advise_huge_pages(value.data(), n * sizeof(element));
-    value.resize(n);
+    T value = block_cache<T>::instance().take(n);
     blocks_->receive(reinterpret_cast<char*>(value.data()), n * sizeof(element));
     return value;
   }

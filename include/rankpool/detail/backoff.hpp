@@ -32,6 +32,13 @@ class backoff {
   static constexpr std::chrono::microseconds waiting_max_sleep{200};
   static constexpr unsigned patience = 100;
   static constexpr std::chrono::microseconds long_sleep{5000};
+  // A spinning waiter yields its core once every this many turns, not every
+  // turn: a sched_yield is a system call (about a microsecond on a virtual
+  // machine) and the turns between are MPI polls, in which Open MPI yields
+  // by itself when ranks outnumber cores. Measured with 1 root + 1 worker on
+  // 2 dedicated cores: round trip 4.2 -> 2.6 us, submit + get 300k -> 450k
+  // calls/s; 3 ranks on 2 cores: 5.8 -> 5.1 us, 270k -> 310k.
+  static constexpr unsigned spins_per_yield = 16;
 
   // spin: zero for a loop that others cover while it would spin. long_sleeps:
   // false for a loop that must notice results while calls are out.
@@ -66,7 +73,7 @@ class backoff {
   void pause() {
     const auto sleep = next_sleep();
     if (sleep.count() == 0) {
-      std::this_thread::yield();
+      if (++spins_ % spins_per_yield == 0) std::this_thread::yield();
     } else {
       std::this_thread::sleep_for(sleep);
     }
@@ -78,6 +85,7 @@ class backoff {
   bool spin_started_ = false;
   clock::time_point spin_start_{};
   unsigned sleeps_ = 0;
+  unsigned spins_ = 0;
 };
 
 }  // namespace rankpool::detail

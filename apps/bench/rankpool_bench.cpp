@@ -51,6 +51,19 @@ std::vector<char> make_bytes(std::uint64_t n) {
   return std::vector<char>(n, 'x');
 }
 
+// How long make_bytes(n) alone takes here, best of `reps`: on a worker, the
+// part of the 64 MiB result's time that is the call's own work.
+double time_make_bytes(std::uint64_t n, int reps) {
+  double best = 1e9;
+  for (int rep = 0; rep < reps; ++rep) {
+    const auto start = bench::clock::now();
+    const auto made = make_bytes(n);
+    best = std::min(best, bench::seconds_since(start));
+    if (made.size() != n) return -1;
+  }
+  return best;
+}
+
 // Holds a worker (and so a window slot) until the root creates `path`, so
 // the calls submitted after it stay pending on the root. Gives up after
 // max_ms so a lost root cannot leave workers stuck.
@@ -69,6 +82,7 @@ RANKPOOL_REGISTER(bench_calls::spin);
 RANKPOOL_REGISTER(bench_calls::sleep_us);
 RANKPOOL_REGISTER(bench_calls::take_bytes);
 RANKPOOL_REGISTER(bench_calls::make_bytes);
+RANKPOOL_REGISTER(bench_calls::time_make_bytes);
 RANKPOOL_REGISTER(bench_calls::hold_until_file);
 
 namespace {
@@ -128,20 +142,16 @@ std::vector<double> round_trips(rankpool::executor& pool, const bench::config& c
   return samples;
 }
 
-// The fastest make_bytes(n) run right here: what the call itself costs on
-// a worker (a new 64 MiB vector, faulted in and filled), which the raw
-// farm's warm buffers never pay.
-double make_bytes_seconds(const bench::config& cfg) {
-  double best = 1e9;
-  for (int rep = 0; rep < cfg.payload_reps; ++rep) {
-    const auto start = clock::now();
-    const auto made = bench_calls::make_bytes(static_cast<std::uint64_t>(cfg.payload_bytes));
-    best = std::min(best, seconds_since(start));
-    if (made.size() != static_cast<std::size_t>(cfg.payload_bytes)) {
-      throw std::runtime_error("rankpool-bench: make_bytes made the wrong size");
-    }
-  }
-  return best;
+// The fastest make_bytes(n) on a worker: what the call itself costs there
+// (a new 64 MiB vector, faulted in and filled), which the raw farm's warm
+// buffers never pay.
+double make_bytes_seconds(rankpool::executor& pool, const bench::config& cfg) {
+  const double seconds =
+      pool.submit(bench_calls::time_make_bytes, static_cast<std::uint64_t>(cfg.payload_bytes),
+                  cfg.payload_reps)
+          .get();
+  if (seconds < 0) throw std::runtime_error("rankpool-bench: make_bytes made the wrong size");
+  return seconds;
 }
 
 // Best GB/s of payload_reps transfers: 64 MiB in with 8 bytes out, then 8 in
@@ -393,7 +403,7 @@ void run_calls(const boost::mpi::communicator& world, const bench::config& cfg,
   bench::progress(system_name, "64 MiB payloads");
   double out_seconds = 0;
   std::tie(r.bw_in_gb_s, r.bw_out_gb_s) = bandwidth(pool, cfg, out_seconds);
-  const double make_seconds = make_bytes_seconds(cfg);
+  const double make_seconds = make_bytes_seconds(pool, cfg);
   bench::progress(system_name, "METG sweep");
   r.metg = bench::metg_sweep(cfg, pool.max_workers(),
                              [&](double d, std::int64_t n) { return spin_tasks(pool, d, n); });

@@ -305,8 +305,8 @@ def notes_for(systems):
             notes += ["%s: %s" % (name, n) for n in result.get("notes", [])]
             parts = result.get("details", {}).get("payload_out_parts")
             if parts:
-                notes.append("%s: the 64 MiB result's call makes a new vector (%.1f ms alone on the "
-                             "root); without it the result moves at %s GB/s"
+                notes.append("%s: the 64 MiB result's call makes a new vector (%.1f ms alone on a "
+                             "worker); without it the result moves at %s GB/s"
                              % (name, parts["make_bytes_s"] * 1e3,
                                 fmt(parts.get("bw_out_without_make_gb_s"), "bw")))
             fresh = result.get("details", {}).get("payload_fresh_buffer")

@@ -164,11 +164,15 @@ class state final : public state_base {
     }
   }
 
-  // A large value goes back to its block cache with the state: the next
-  // large result of this type is received into memory already mapped.
+  // A value that a block was received into goes back to its block cache
+  // with the state: the next large result of this type lands in memory
+  // already mapped. (Values decoded otherwise, as with local threads, are
+  // not kept: nothing would take them.)
   ~state() override {
     if constexpr (is_contiguous_raw_v<T>) {
-      if (value_ && block_cache<T>::alive()) block_cache<T>::instance().keep(*value_);
+      if (from_block_ && value_ && block_cache<T>::alive()) {
+        block_cache<T>::instance().keep(*value_);
+      }
     }
   }
 
@@ -177,6 +181,7 @@ class state final : public state_base {
       using element = typename T::value_type;
       if (bytes % sizeof(element) != 0) return nullptr;
       auto& value = value_.emplace(block_cache<T>::instance().take(bytes / sizeof(element)));
+      from_block_ = true;
       return value.data();
     } else {
       (void)bytes;
@@ -187,6 +192,7 @@ class state final : public state_base {
  private:
   decoder decode_;
   mutable std::optional<T> value_;
+  bool from_block_ = false;  // value_ was made by block_buffer
 };
 
 template <>

@@ -13,6 +13,7 @@ source "$repo/scripts/mpi-env.sh"
 targets=(rankpool_unit_tests rankpool_run_unit_tests rankpool_test_executor
   rankpool_test_collections rankpool_test_communicators rankpool_test_driven
   rankpool_test_concurrency rankpool_test_reliability rankpool_test_mpi_errors rankpool_test_blocks
+  rankpool_test_scheduling
   rankpool_fuzz_seeds rankpool_fuzz_replay)
 selection='^(unit|run_unit|(executor|collections|communicators|driven|concurrency|reliability|mpi_errors|blocks|scheduling)\.[24]ranks|fuzz\..*)$'
 

@@ -65,12 +65,12 @@ TEST(block_cache, prefers_a_vector_that_needs_no_writing) {
 }
 
 TEST(block_cache, keep_blocks_takes_the_arguments_a_call_left_whole) {
-  using chars = std::vector<char>;
-  auto& cache = rd::block_cache<chars>::instance();
-  std::tuple<chars, int, chars, std::string> args{chars(2 * mib, 'a'), 3, chars(2 * mib, 'b'),
+  using longs = std::vector<std::int64_t>;
+  auto& cache = rd::block_cache<longs>::instance();
+  std::tuple<longs, int, longs, std::string> args{longs(mib, 1), 3, longs(mib, 2),
                                                   std::string("short")};
   const auto* whole = std::get<0>(args).data();
-  chars taken_by_value = std::move(std::get<2>(args));  // as a by-value parameter would
+  longs taken_by_value = std::move(std::get<2>(args));  // as a by-value parameter would
   rd::keep_blocks(args);
   EXPECT_TRUE(std::get<0>(args).empty());
   EXPECT_EQ(std::get<3>(args), "short");

@@ -108,23 +108,22 @@ class block_cache {
   std::size_t bytes_ = 0;
 };
 
+// Hands `value` to its type's cache if it is a large contiguous value.
+template <class V>
+void keep_block(V& value) noexcept {
+  if constexpr (is_contiguous_raw_v<V>) {
+    if (block_cache<V>::alive()) block_cache<V>::instance().keep(value);
+  } else {
+    (void)value;
+  }
+}
+
 // Hands every large contiguous value in `values` (a call's decoded
 // arguments, after the call) to its cache. A value the call took by value
 // was moved out, and is empty: it is skipped.
 template <class Tuple>
 void keep_blocks(Tuple& values) noexcept {
-  std::apply(
-      [](auto&... v) {
-        (
-            [&v] {
-              using V = std::decay_t<decltype(v)>;
-              if constexpr (is_contiguous_raw_v<V>) {
-                if (block_cache<V>::alive()) block_cache<V>::instance().keep(v);
-              }
-            }(),
-            ...);
-      },
-      values);
+  std::apply([](auto&... value) { (keep_block(value), ...); }, values);
 }
 
 }  // namespace rankpool::detail

@@ -162,16 +162,20 @@ def targets(systems, placement="oversubscribed"):
     return out
 
 
+def payload_check(f, check, what, floor):
+    """64 MiB in and out against the raw farm: the worse direction must reach `floor`."""
+    r_in = ratio(f("rankpool", "bw_in_gb_s"), f("raw", "bw_in_gb_s"))
+    r_out = ratio(f("rankpool", "bw_out_gb_s"), f("raw", "bw_out_gb_s"))
+    worst = None if r_in is None or r_out is None else min(r_in, r_out)
+    check(what, worst, lambda v: v >= floor, "in %s, out %s" % (fmt_ratio(r_in), fmt_ratio(r_out)))
+
+
 def dedicated_targets(f, check):
     r = ratio(f("rankpool", "rtt_median_us"), f("raw", "rtt_median_us"))
     check("round trip (median) ≤ 1.5× raw", r, lambda v: v <= 1.5, fmt_ratio(r))
     r = ratio(f("rankpool", "submit_calls_per_s"), f("raw", "submit_calls_per_s"))
     check("submit + get ≥ 0.5× raw", r, lambda v: v >= 0.5, fmt_ratio(r))
-    r_in = ratio(f("rankpool", "bw_in_gb_s"), f("raw", "bw_in_gb_s"))
-    r_out = ratio(f("rankpool", "bw_out_gb_s"), f("raw", "bw_out_gb_s"))
-    worst = None if r_in is None or r_out is None else min(r_in, r_out)
-    check("64 MiB ≥ 0.8× raw's warm-buffer transfer (in and out)", worst, lambda v: v >= 0.8,
-          "in %s, out %s" % (fmt_ratio(r_in), fmt_ratio(r_out)))
+    payload_check(f, check, "64 MiB ≥ 0.8× raw's warm-buffer transfer (in and out)", 0.8)
     v = f("rankpool", "idle_pct_core_max")
     check("idle < 1% of a core per rank", v, lambda v: v < 1, fmt(v, "pct", "%"))
     r = ratio(f("rankpool", "metg50_us"), f("raw", "metg50_us"))
@@ -187,11 +191,7 @@ def oversubscribed_targets(f, check):
     check("map(64) ≥ 0.5× raw", r, lambda v: v >= 0.5, fmt_ratio(r))
     r = ratio(f("rankpool", "rtt_median_us"), f("raw", "rtt_median_us"))
     check("warm round trip (median) ≤ 3× raw", r, lambda v: v <= 3, fmt_ratio(r))
-    r_in = ratio(f("rankpool", "bw_in_gb_s"), f("raw", "bw_in_gb_s"))
-    r_out = ratio(f("rankpool", "bw_out_gb_s"), f("raw", "bw_out_gb_s"))
-    worst = None if r_in is None or r_out is None else min(r_in, r_out)
-    check("64 MiB payload ≥ 0.6× raw bandwidth (in and out)", worst, lambda v: v >= 0.6,
-          "in %s, out %s" % (fmt_ratio(r_in), fmt_ratio(r_out)))
+    payload_check(f, check, "64 MiB payload ≥ 0.6× raw bandwidth (in and out)", 0.6)
     v = f("rankpool", "idle_pct_core_max")
     check("idle < 2% of a core per rank", v, lambda v: v < 2, fmt(v, "pct", "%"))
     v = f("rankpool", "metg50_us")

@@ -10,6 +10,19 @@
 namespace rankpool::detail::wire {
 
 std::size_t begin_call(std::string& item, std::string_view name, std::uint8_t flags,
+                       std::uint32_t count, const call_limits& limits) {
+  begin_call(item, name, static_cast<std::uint8_t>(flags | limits_flag), count);
+  // The limits go where the payload length was: it moves after them.
+  const std::size_t limits_at = item.size() - call_header::payload_length_bytes;
+  item.resize(limits_at);
+  put<std::uint64_t>(item, limits.timeout_us);
+  put<std::uint64_t>(item, limits.memory_bytes);
+  const std::size_t length_at = item.size();
+  put<std::uint64_t>(item, 0);
+  return length_at;
+}
+
+std::size_t begin_call(std::string& item, std::string_view name, std::uint8_t flags,
                        std::uint32_t count) {
   if (name.size() > UINT32_MAX) throw std::length_error("rankpool: callable name too long");
   // The fixed fields in one append, the name in another (a map() of many

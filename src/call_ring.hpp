@@ -61,6 +61,15 @@ class call_ring {
     return nullptr;
   }
 
+  // Calls fn(id, state) for each call here, oldest first.
+  template <class F>
+  void for_each(F fn) const {
+    for (std::size_t i = 0; i < size_; ++i) {
+      const auto& slot = slots_[index(i)];
+      if (slot.state) fn(slot.id, slot.state);
+    }
+  }
+
   // Moves every call out (the pool broke), leaving the ring empty.
   void drain(std::vector<std::shared_ptr<state_base>>& out) {
     for (std::size_t i = 0; i < size_; ++i) out.push_back(std::move(slots_[index(i)].state));

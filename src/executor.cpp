@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cmath>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -32,6 +33,19 @@ void validate(const options& opts, int size) {
     throw std::invalid_argument(
         "rankpool: options.local_workers must be 0 (one per core) or more, got " +
         std::to_string(opts.local_workers));
+  }
+  if (opts.call_timeout.count() < 0 || !(opts.call_timeout.count() < 1e12)) {
+    throw std::invalid_argument(
+        "rankpool: options.call_timeout must be zero (no limit) or a "
+        "positive duration, got " +
+        std::to_string(opts.call_timeout.count()) + " s");
+  }
+  if (opts.isolation != isolation::process &&
+      (opts.call_timeout.count() > 0 || opts.call_memory_limit > 0)) {
+    throw std::invalid_argument(
+        "rankpool: options.call_timeout and options.call_memory_limit need "
+        "options.isolation = rankpool::isolation::process (a call can only be stopped in a "
+        "call process)");
   }
   if (opts.max_message_bytes == 0 || opts.max_message_bytes > static_cast<std::size_t>(INT_MAX)) {
     throw std::invalid_argument("rankpool: options.max_message_bytes must be in 1..INT_MAX, got " +
@@ -85,6 +99,9 @@ executor::executor(const boost::mpi::communicator& comm, options opts) : comm_(c
         "rankpool: MPI is not initialized; create a boost::mpi::environment before the executor");
   }
   validate_on_every_rank(comm, opts);
+  isolation_ = opts.isolation;
+  call_timeout_ = opts.call_timeout;
+  call_memory_limit_ = opts.call_memory_limit;
   if (comm.size() == 1) {
     max_workers_ = local_thread_count(opts);
     core_ = detail::make_local_core(opts, max_workers_);
@@ -112,6 +129,9 @@ executor& executor::operator=(executor&& other) noexcept {
     is_root_ = other.is_root_;
     max_workers_ = other.max_workers_;
     remote_workers_ = other.remote_workers_;
+    isolation_ = other.isolation_;
+    call_timeout_ = other.call_timeout_;
+    call_memory_limit_ = other.call_memory_limit_;
     other.is_root_ = false;
   }
   return *this;
@@ -123,6 +143,28 @@ executor::~executor() {
 
 void executor::shutdown(bool wait, bool cancel_futures) {
   if (core_) core_->shutdown(wait, cancel_futures);
+}
+
+// Microseconds, rounded up so that a limit under one is not "no limit".
+static std::uint64_t timeout_us(std::chrono::duration<double> t) {
+  return static_cast<std::uint64_t>(std::ceil(t.count() * 1e6));
+}
+
+std::optional<detail::wire::call_limits> executor::limits_for(const call_options& c) const {
+  if (!c.timeout && !c.memory_limit) return std::nullopt;
+  const auto timeout = c.timeout.value_or(call_timeout_);
+  const auto memory = c.memory_limit.value_or(call_memory_limit_);
+  if (timeout.count() < 0 || !(timeout.count() < 1e12)) {
+    throw std::invalid_argument(
+        "rankpool: call_options.timeout must be zero (no limit) or a positive duration, got " +
+        std::to_string(timeout.count()) + " s");
+  }
+  if (isolation_ != isolation::process && (timeout.count() > 0 || memory > 0)) {
+    throw std::invalid_argument(
+        "rankpool: submit_with() limits need a pool made with options.isolation = "
+        "rankpool::isolation::process");
+  }
+  return detail::wire::call_limits{timeout_us(timeout), memory};
 }
 
 void executor::enqueue_state(std::shared_ptr<detail::state_base> state, std::string item) {

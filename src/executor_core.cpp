@@ -3,6 +3,8 @@
 #include "rankpool/errors.hpp"
 
 #include <atomic>
+#include <iterator>
+#include <utility>
 
 namespace rankpool::detail {
 namespace {
@@ -33,6 +35,27 @@ void executor_core::submit(std::shared_ptr<state_base> state, std::string item) 
   on_submit();
 }
 
+bool executor_core::request_terminate(std::shared_ptr<state_base> s) {
+  if (!isolated_) return false;
+  {
+    std::lock_guard<std::mutex> lock(terminate_mutex_);
+    terminate_requests_.push_back(std::move(s));
+    terminations_.store(true);
+  }
+  on_terminate();
+  return true;
+}
+
+bool executor_core::take_terminations(std::vector<std::shared_ptr<state_base>>& out) {
+  if (!terminations_.load(std::memory_order_acquire)) return false;
+  std::lock_guard<std::mutex> lock(terminate_mutex_);
+  out.insert(out.end(), std::make_move_iterator(terminate_requests_.begin()),
+             std::make_move_iterator(terminate_requests_.end()));
+  terminate_requests_.clear();
+  terminations_.store(false);
+  return std::exchange(terminate_all_, false);
+}
+
 void executor_core::shutdown(bool wait, bool cancel_futures) {
   std::deque<work_item> cancelled;
   {
@@ -42,6 +65,16 @@ void executor_core::shutdown(bool wait, bool cancel_futures) {
   }
   // Cancelling notifies waiters and runs callbacks: do it without the lock.
   for (auto& work : cancelled) work.state->cancel();
+  // With isolation, the calls already running are stopped too, so that a
+  // call stuck in a loop cannot hold the job.
+  if (cancel_futures && isolated_) {
+    {
+      std::lock_guard<std::mutex> lock(terminate_mutex_);
+      terminate_all_ = true;
+      terminations_.store(true);
+    }
+    on_terminate();
+  }
   queue_.wake.notify_all();
   on_submit();
   if (wait) join();
@@ -57,6 +90,19 @@ void executor_core::complete(state_base& state, const wire::result_item& result,
   }
 }
 
+// The exception a worker's error record stands for: what an isolated call's
+// death or time limit became (call_process.cpp), or the call's own error.
+static std::exception_ptr remote_exception(const wire::error_info& info) {
+  if (info.type_name == wire::crashed_type) {
+    return std::make_exception_ptr(
+        worker_crashed(info.message, info.signal, info.exit_code, info.rank, info.host));
+  }
+  if (info.type_name == wire::timed_out_type) {
+    return std::make_exception_ptr(call_timed_out(info.message, info.rank, info.host));
+  }
+  return std::make_exception_ptr(remote_error(info.message, info.type_name, info.rank, info.host));
+}
+
 void executor_core::complete(state_base& state, const wire::result_item& result) {
   if (result.ok()) {
     state.set_payload(std::string(result.payload));
@@ -65,8 +111,12 @@ void executor_core::complete(state_base& state, const wire::result_item& result)
   std::exception_ptr error;
   try {
     const auto info = wire::decode_error_info(result.payload);
-    error =
-        std::make_exception_ptr(remote_error(info.message, info.type_name, info.rank, info.host));
+    // A call stopped by terminate() ends cancelled, as it was asked to.
+    if (info.type_name == wire::terminated_type) {
+      state.set_cancelled();
+      return;
+    }
+    error = remote_exception(info);
   } catch (const std::exception& e) {
     error = std::make_exception_ptr(broken_executor(
         std::string("rankpool: a worker sent an undecodable error report: ") + e.what()));

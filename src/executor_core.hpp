@@ -18,6 +18,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 namespace rankpool::detail {
 
@@ -42,6 +43,7 @@ struct pending_queue {
 
 class executor_core : public driver {
  public:
+  explicit executor_core(const options& opts) : isolated_(opts.isolation == isolation::process) {}
   ~executor_core() override = default;
 
   // Queues an encoded call item (see wire::begin_call); throws after
@@ -63,13 +65,32 @@ class executor_core : public driver {
   // Marks the pool broken and fails every queued call with broken_executor(reason).
   void break_pool(const std::string& reason);
 
+  // future::terminate() of a call that has started: recorded for whoever
+  // runs calls (the root loop, or the local threads); false without isolation.
+  bool request_terminate(std::shared_ptr<state_base> s) override;
+  // Takes the recorded requests; true if every running call is to be
+  // stopped (shutdown with cancel_futures). Cheap when there are none.
+  bool take_terminations(std::vector<std::shared_ptr<state_base>>& out);
+  bool isolated() const noexcept { return isolated_; }
+  bool isolated_calls() const noexcept override { return isolated_; }
+
  protected:
   // Called after a submission or shutdown was recorded, without the lock.
   virtual void on_submit() {}
   // Blocks until the pool has finished everything (shutdown(wait=true)).
   virtual void join() = 0;
 
+  // After a terminate request was recorded, without locks: wake whoever takes them.
+  virtual void on_terminate() { on_submit(); }
+
   pending_queue queue_;
+
+ private:
+  bool isolated_;
+  std::mutex terminate_mutex_;
+  std::vector<std::shared_ptr<state_base>> terminate_requests_;
+  bool terminate_all_ = false;
+  std::atomic<bool> terminations_{false};  // something above to take
 };
 
 }  // namespace rankpool::detail

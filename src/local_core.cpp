@@ -1,10 +1,16 @@
 // A one-rank executor: calls run on threads of this process, through the
 // same encode -> run_call -> decode path as on MPI workers, so arguments are
-// copied and errors reported exactly as with real workers.
+// copied and errors reported exactly as with real workers. With isolation,
+// each thread runs its calls in its own call process.
 #include "local_core.hpp"
 
+#include "call_process.hpp"
 #include "run_call.hpp"
 
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -13,16 +19,43 @@ namespace {
 
 class local_core final : public executor_core {
  public:
-  local_core(const options& opts, int threads) : initializer_(opts.initializer) {
+  local_core(const options& opts, int threads)
+      : executor_core(opts),
+        initializer_(opts.initializer),
+        limits_{std::chrono::microseconds(
+                    static_cast<std::int64_t>(std::ceil(opts.call_timeout.count() * 1e6))),
+                opts.call_memory_limit},
+        running_(static_cast<std::size_t>(threads)) {
     site_.rank = 0;
     site_.host = this_host();
     threads_.reserve(static_cast<std::size_t>(threads));
-    for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { serve(); });
+    for (int i = 0; i < threads; ++i) {
+      threads_.emplace_back([this, i] { serve(running_[static_cast<std::size_t>(i)]); });
+    }
   }
 
   ~local_core() override { shutdown(true, false); }
 
  private:
+  // What one thread runs now, for terminate().
+  struct slot {
+    std::shared_ptr<state_base> state;  // guarded by running_mutex_
+    std::atomic<bool> stop{false};
+  };
+
+  // The thread's side of its call process: there are no blocks locally.
+  class slot_owner final : public call_owner {
+   public:
+    explicit slot_owner(slot& s) : s_(s) {}
+    void receive_block(char*, std::size_t) override {
+      throw std::length_error("rankpool: a local call announces an argument block");
+    }
+    bool stop_requested(std::uint64_t) override { return s_.stop.exchange(false); }
+
+   private:
+    slot& s_;
+  };
+
   void join() override {
     std::lock_guard<std::mutex> lock(join_mutex_);
     for (auto& t : threads_) {
@@ -30,16 +63,41 @@ class local_core final : public executor_core {
     }
   }
 
-  bool initialize() {
-    const auto error = run_initializer(initializer_, site_);
+  // A terminate request stops the thread's call if it is still running it.
+  void on_terminate() override {
+    std::vector<std::shared_ptr<state_base>> requests;
+    const bool all = take_terminations(requests);
+    std::lock_guard<std::mutex> lock(running_mutex_);
+    for (auto& s : running_) {
+      if (!s.state) continue;
+      if (all || std::find(requests.begin(), requests.end(), s.state) != requests.end()) {
+        s.stop.store(true);
+      }
+    }
+  }
+
+  bool initialize(std::unique_ptr<call_process>& process) {
+    auto error = run_initializer(initializer_, site_);
+    if (!error && isolated()) {
+      try {
+        process = std::make_unique<call_process>(site_, /*blocks=*/false);
+        process->start();
+      } catch (const std::exception& e) {
+        break_pool(std::string("rankpool: could not start a call process for a local worker "
+                               "thread (options.isolation = process): ") +
+                   e.what());
+        return false;
+      }
+    }
     if (!error) return true;
     break_pool("rankpool: the initializer '" + initializer_.name() +
                "' failed on a local worker thread: " + error->message);
     return false;
   }
 
-  void serve() {
-    if (!initialize()) return;
+  void serve(slot& mine) {
+    std::unique_ptr<call_process> process;
+    if (!initialize(process)) return;
     for (;;) {
       work_item work;
       {
@@ -53,17 +111,43 @@ class local_core final : public executor_core {
         work = std::move(queue_.items.front());
         queue_.items.pop_front();
       }
-      if (!work.state->try_start()) continue;  // cancelled while queued
-      std::string reply;
-      run_call(wire::reader(work.call_item).next_call(), site_, reply);
-      const auto result = wire::reader(reply).next_result();
-      complete(*work.state, result, std::move(reply));
+      if (process) {
+        // Known as running before it starts, so a terminate() that finds it
+        // started also finds it here.
+        std::lock_guard<std::mutex> lock(running_mutex_);
+        mine.state = work.state;
+        mine.stop.store(false);
+      }
+      if (work.state->try_start()) {
+        std::string reply;
+        const auto item = wire::reader(work.call_item).next_call();
+        if (process) {
+          run_limits limits = limits_;
+          if (item.flags & wire::limits_flag) {
+            limits.timeout = std::chrono::microseconds(item.limits.timeout_us);
+            limits.memory = static_cast<std::size_t>(item.limits.memory_bytes);
+          }
+          slot_owner owner(mine);
+          process->run(item, limits, owner, reply);
+        } else {
+          run_call(item, site_, reply);
+        }
+        const auto result = wire::reader(reply).next_result();
+        complete(*work.state, result, std::move(reply));
+      }
+      if (process) {
+        std::lock_guard<std::mutex> lock(running_mutex_);
+        mine.state.reset();
+      }
     }
   }
 
   rankpool::initializer initializer_;
+  run_limits limits_;
   call_site site_;
   std::mutex join_mutex_;
+  std::mutex running_mutex_;
+  std::vector<slot> running_;
   std::vector<std::thread> threads_;
 };
 

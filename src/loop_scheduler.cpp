@@ -26,7 +26,7 @@ namespace {
 class loop_scheduler final : public executor_core {
  public:
   loop_scheduler(const boost::mpi::communicator& comm, const options& opts)
-      : loop_(comm, opts, *this) {
+      : executor_core(opts), loop_(comm, opts, *this) {
     int level = MPI_THREAD_SINGLE;
     MPI_Query_thread(&level);
     threaded_ = level == MPI_THREAD_MULTIPLE;

@@ -1,5 +1,7 @@
 #include "root_loop.hpp"
 
+#include "little_endian.hpp"
+
 #include "rankpool/detail/buffer_pool.hpp"
 #include "rankpool/errors.hpp"
 
@@ -50,6 +52,7 @@ bool root_loop::step() {
   try {
     const bool received = receive_one();
     bool busy = dispatch() || received;
+    busy = send_terminations() || busy;
     // While calls are out, recent sends stay untested (see outbox::trim):
     // a test of an unfinished send is a round of MPI progress, a
     // sched_yield when oversubscribed. All are retired before the loop idles.
@@ -63,6 +66,30 @@ bool root_loop::step() {
     end_loop(e.what());
     return true;
   }
+}
+
+// future::terminate() (or shutdown with cancel_futures) of calls in flight:
+// each one's worker is told its id; it stops the call, or skips it if it
+// has not reached it, and answers "terminated". A call no longer in flight
+// has ended: its terminate() sees how.
+bool root_loop::send_terminations() {
+  terminating_.clear();
+  const bool all = owner_.take_terminations(terminating_);
+  if (!all && terminating_.empty()) return false;
+  for (const int worker : workers_) {
+    in_flight_[static_cast<std::size_t>(worker)].for_each(
+        [&](std::uint64_t id, const std::shared_ptr<state_base>& state) {
+          if (!all &&
+              std::find(terminating_.begin(), terminating_.end(), state) == terminating_.end()) {
+            return;
+          }
+          std::string data;
+          wire::put<std::uint64_t>(data, id);
+          outbox_.send(worker, wire::terminate_tag, std::move(data));
+        });
+  }
+  terminating_.clear();
+  return true;
 }
 
 bool root_loop::receive_one() {
@@ -157,7 +184,12 @@ void root_loop::initializer_failed(int source, std::string_view payload) {
   std::string why = "rankpool: the initializer failed on worker rank " + std::to_string(source);
   try {
     const auto info = wire::decode_error_info(payload);
-    why += " (" + info.host + "): " + info.message;
+    if (info.type_name == "rankpool::broken_executor") {  // not the initializer: its call process
+      why = "rankpool: worker rank " + std::to_string(source) + " (" + info.host + ") " +
+            info.message;
+    } else {
+      why += " (" + info.host + "): " + info.message;
+    }
   } catch (const std::exception&) {
     // the report itself is garbled: the rank is all we know
   }

@@ -61,6 +61,7 @@ class root_loop {
   void send_items(int worker, std::size_t at, std::size_t count, clock::time_point now);
   void send_with_blocks(int worker, work_item& work, clock::time_point now);
   bool stop_workers_when_done();
+  bool send_terminations();
   void fail_in_flight(const std::string& why);
   void end_loop(const std::string& why);
   void finish_loop();
@@ -95,9 +96,10 @@ class root_loop {
     int worker;
     std::size_t count;
   };
-  std::vector<batch> batches_;             // likewise
-  std::vector<wire::block_span> blocks_;   // send_with_blocks()'s scratch
-  std::vector<outbox::segment> segments_;  // likewise
+  std::vector<batch> batches_;                            // likewise
+  std::vector<wire::block_span> blocks_;                  // send_with_blocks()'s scratch
+  std::vector<outbox::segment> segments_;                 // likewise
+  std::vector<std::shared_ptr<state_base>> terminating_;  // send_terminations()'s scratch
   std::atomic<std::size_t> in_flight_count_{0};
   bool stop_sent_ = false;
   std::atomic<bool> finished_{false};

@@ -10,6 +10,7 @@
 #include <climits>
 #include <ctime>
 #include <iostream>
+#include <stdexcept>
 #include <thread>
 
 namespace rankpool::detail {
@@ -77,6 +78,26 @@ void state_base::set_exception(std::exception_ptr error) {
   if (!begin_completion()) return;
   error_ = std::move(error);
   finish(call_status::finished);
+}
+
+void state_base::set_cancelled() {
+  if (begin_completion()) finish(call_status::cancelled);
+}
+
+bool state_base::terminate(std::shared_ptr<state_base> self) {
+  const auto d = driver_.lock();  // none once the pool is gone: every call has ended
+  const auto refuse = [] {
+    return std::invalid_argument(
+        "rankpool: terminate() needs a pool made with options.isolation = "
+        "rankpool::isolation::process");
+  };
+  if (d && !d->isolated_calls()) throw refuse();
+  if (cancel()) return true;  // not started (or cancelled already)
+  if (!done()) {
+    if (!d || !d->request_terminate(std::move(self))) throw refuse();
+    wait();
+  }
+  return status() == call_status::cancelled;
 }
 
 void state_base::finish(call_status final_status) {

@@ -60,6 +60,10 @@ std::string encode_error(const error_info& error) {
   put_str32(out, error.message);
   put_str32(out, error.host);
   put<std::uint32_t>(out, static_cast<std::uint32_t>(error.rank));
+  if (error.died) {
+    put<std::uint32_t>(out, static_cast<std::uint32_t>(error.signal));
+    put<std::uint32_t>(out, static_cast<std::uint32_t>(error.exit_code));
+  }
   return out;
 }
 
@@ -89,12 +93,18 @@ call_item reader::next_call() {
   // The fixed fields at call_header's offsets, then the name and the payload.
   const char* head = bytes(call_header::name_at).data();
   call_item item;
+  const std::size_t before = rest_.size() + call_header::name_at;
   item.id = load<std::uint64_t>(head + call_header::id_at);
   item.flags = load<std::uint8_t>(head + call_header::flags_at);
   item.count = load<std::uint32_t>(head + call_header::count_at);
   item.name = bytes(load<std::uint32_t>(head + call_header::name_length_at));
+  if (item.flags & limits_flag) {
+    item.limits.timeout_us = u64();
+    item.limits.memory_bytes = u64();
+  }
   item.payload = bytes(u64());
-  if ((item.flags & ~(chunk_flag | blocks_flag)) ||
+  item.raw = std::string_view(head, before - rest_.size());
+  if ((item.flags & ~(chunk_flag | blocks_flag | limits_flag)) ||
       (item.flags & chunk_flag && item.flags & blocks_flag)) {
     throw decode_error("rankpool: call item with unknown flags");
   }
@@ -129,6 +139,11 @@ error_info decode_error_info(std::string_view payload) {
   e.message = std::string(r.bytes(r.u32()));
   e.host = std::string(r.bytes(r.u32()));
   e.rank = static_cast<std::int32_t>(r.u32());
+  if (r.rest_.size() == 8) {
+    e.died = true;
+    e.signal = static_cast<std::int32_t>(r.u32());
+    e.exit_code = static_cast<std::int32_t>(r.u32());
+  }
   if (!r.empty()) throw decode_error("rankpool: trailing bytes after an error record");
   return e;
 }

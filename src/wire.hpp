@@ -9,6 +9,7 @@
 //   call item:    see rankpool/detail/call_item.hpp, which owns its layout
 //   result item:  u64 id | u8 status | u64 payload length | payload
 //   error record: str type | str message | str host | i32 rank      (str = u32 length | bytes)
+//                 [| i32 signal | i32 exit code]                   (a call process that died)
 // clang-format on
 //
 // A call item with blocks_flag has raw arguments sent as blocks: such an
@@ -47,7 +48,15 @@ enum tag : int {
   block_tag = 6,      // worker -> root: a result's block, after its result item
   arg_block_tag = 7,  // root -> worker: an argument's block, after its call's message
   large_tag = 8,      // worker -> root: a message announced by an envelope
+  terminate_tag = 9,  // root -> worker: u64 id of a call to stop (isolated calls)
 };
+
+// The error types a worker reports for an isolated call it stopped or lost
+// (see call_process.hpp); the root makes them the matching exceptions, and
+// a terminated call's future ends cancelled.
+inline constexpr std::string_view crashed_type = "rankpool::worker_crashed";
+inline constexpr std::string_view timed_out_type = "rankpool::call_timed_out";
+inline constexpr std::string_view terminated_type = "rankpool::cancelled_error";
 
 // The root keeps one receive posted per worker for result_tag messages of
 // at most this many bytes (see posted_receives). A worker sends a larger
@@ -57,11 +66,18 @@ enum tag : int {
 inline constexpr std::size_t posted_result_max = 8192;
 
 struct call_item {
+  call_item() = default;
+  call_item(std::uint64_t id_, std::uint8_t flags_, std::uint32_t count_, std::string_view name_,
+            std::string_view payload_)
+      : id(id_), flags(flags_), count(count_), name(name_), payload(payload_) {}
+
   std::uint64_t id = 0;
   std::uint8_t flags = 0;
   std::uint32_t count = 1;
   std::string_view name;
   std::string_view payload;
+  call_limits limits;    // with limits_flag
+  std::string_view raw;  // the whole item, header to payload's end
 };
 
 // The result item's fixed fields: their offsets and size, used by
@@ -98,6 +114,9 @@ struct error_info {
   std::string message;
   std::string host;
   std::int32_t rank = -1;
+  bool died = false;  // a call process died: the two fields below travel too
+  std::int32_t signal = 0;
+  std::int32_t exit_code = 0;
 };
 
 class decode_error : public std::runtime_error {

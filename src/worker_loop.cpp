@@ -4,7 +4,9 @@
 // process instead (a signal) is named on stderr by the crash_reporter.
 #include "worker_loop.hpp"
 
+#include "call_process.hpp"
 #include "crash_report.hpp"
+#include "little_endian.hpp"
 #include "rankpool/detail/backoff.hpp"
 #include "rankpool/detail/buffer_pool.hpp"
 #include "run_call.hpp"
@@ -13,7 +15,12 @@
 #include "wire.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <cstring>
 #include <iostream>
+#include <memory>
+#include <optional>
+#include <set>
 
 namespace rankpool::detail {
 namespace {
@@ -52,13 +59,17 @@ class worker {
         inbox_(comm_),
         replies_(comm_, max_part_, /*keep_buffers=*/true),
         site_{comm_.rank(), this_host()},
-        crash_reporter_(site_.rank, world_rank(), site_.host) {}
+        crash_reporter_(site_.rank, world_rank(), site_.host),
+        isolated_(opts.isolation == isolation::process),
+        limits_{pool_timeout(opts), opts.call_memory_limit} {}
 
-  // Returns false (after telling the root) if the initializer threw.
+  // Returns false (after telling the root) if the initializer threw, or no
+  // call process could be started.
   bool initialize(const rankpool::initializer& init) {
     if (init) crash_reporter_.call_started(init.name(), 0);
-    const auto error = run_initializer(init, site_);
+    auto error = run_initializer(init, site_);
     crash_reporter_.call_finished();
+    if (!error && isolated_) error = start_call_process();
     if (!error) return true;
     std::string report;  // an error result for call 0
     wire::append_error(report, 0, *error);
@@ -84,6 +95,10 @@ class worker {
       pause.reset();
       if (m.tag == wire::stop_tag) break;
       if (!run_calls) continue;
+      if (m.tag == wire::terminate_tag) {
+        note_terminate(m.data);
+        continue;
+      }
       // The blocks of a call that failed before reading them (an unknown
       // name, undecodable arguments) come after it: nobody needs them.
       if (m.tag == wire::arg_block_tag) continue;
@@ -109,6 +124,10 @@ class worker {
         // round of MPI progress).
         replies_.trim(2, std::size_t{1} << 20);
         std::string reply = replies_.spare();
+        if (process_) {
+          run_isolated(call, reply);
+          continue;
+        }
         crash_reporter_.call_started(call.name, call.id);
         worker_blocks blocks(comm_, root_, (call.flags & wire::blocks_flag) != 0);
         run_call(call, site_, reply, &blocks);
@@ -126,6 +145,89 @@ class worker {
                 << data.size() << " bytes from the root: " << e.what() << '\n';
     }
   }
+
+  static std::chrono::microseconds pool_timeout(const options& opts) {
+    return std::chrono::microseconds(
+        static_cast<std::int64_t>(std::ceil(opts.call_timeout.count() * 1e6)));
+  }
+
+  std::optional<wire::error_info> start_call_process() {
+    try {
+      process_ = std::make_unique<call_process>(site_, /*blocks=*/true);
+      process_->start();
+      return std::nullopt;
+    } catch (const std::exception& e) {
+      return wire::error_info{"rankpool::broken_executor",
+                              std::string("could not start a call process (options.isolation = "
+                                          "process): ") +
+                                  e.what(),
+                              site_.host, site_.rank};
+    }
+  }
+
+  // Runs a call in the call process (which receives its argument blocks
+  // through us); a call terminated before it started is answered at once.
+  void run_isolated(const wire::call_item& call, std::string& reply) {
+    if (terminated_.erase(call.id) > 0) {
+      wire::append_error(reply, call.id,
+                         {std::string(wire::terminated_type),
+                          "rankpool: call '" + std::string(call.name) + "' was terminated",
+                          site_.host, site_.rank});
+      send_reply(std::move(reply));
+      return;
+    }
+    run_limits limits = limits_;
+    if (call.flags & wire::limits_flag) {
+      limits.timeout = std::chrono::microseconds(call.limits.timeout_us);
+      limits.memory = static_cast<std::size_t>(call.limits.memory_bytes);
+    }
+    isolated_owner owner(*this, (call.flags & wire::blocks_flag) != 0);
+    process_->run(call, limits, owner, reply);
+    send_reply(std::move(reply));
+    if (const auto block = process_->result_block(); !block.empty()) {
+      send_blocking(comm_, root_, wire::block_tag, block.data(), block.size(), max_part_);
+    }
+  }
+
+  // A terminate request for a call this worker has not reached yet (or has
+  // answered already: the root ignores what comes after).
+  void note_terminate(std::string_view data) {
+    if (data.size() != 8) return;
+    terminated_.insert(wire::load<std::uint64_t>(data.data()));
+    // Requests for calls answered before they arrived are never taken: keep the newest.
+    if (terminated_.size() > 4096) terminated_.erase(terminated_.begin());
+  }
+
+  // The worker's side of a running isolated call.
+  class isolated_owner final : public call_owner {
+   public:
+    isolated_owner(worker& w, bool blocks) : w_(w), blocks_(blocks) {}
+    void receive_block(char* into, std::size_t bytes) override {
+      if (!blocks_) {
+        throw std::length_error("rankpool: an argument announces a block its call item does not");
+      }
+      rankpool::detail::receive_block(w_.comm_, w_.root_, wire::arg_block_tag, into, bytes);
+    }
+    bool stop_requested(std::uint64_t id) override {
+      for (;;) {
+        int flag = 0;
+        MPI_Message handle = MPI_MESSAGE_NULL;
+        MPI_Status status;
+        MPI_Improbe(w_.root_, wire::terminate_tag, w_.comm_, &flag, &handle, &status);
+        if (!flag) break;
+        int count = 0;
+        MPI_Get_count(&status, MPI_BYTE, &count);
+        std::string buffer(static_cast<std::size_t>(std::max(count, 0)), '\0');
+        MPI_Mrecv(buffer.data(), count, MPI_BYTE, &handle, MPI_STATUS_IGNORE);
+        w_.note_terminate(buffer);
+      }
+      return w_.terminated_.erase(id) > 0;
+    }
+
+   private:
+    worker& w_;
+    bool blocks_;
+  };
 
   // A reply that fits the root's posted receive goes straight there; a
   // larger one follows an envelope that announces it. Small messages go out
@@ -156,6 +258,10 @@ class worker {
   outbox replies_;
   call_site site_;
   crash_reporter crash_reporter_;
+  bool isolated_;
+  run_limits limits_;                      // the pool's (options)
+  std::unique_ptr<call_process> process_;  // with isolation::process
+  std::set<std::uint64_t> terminated_;     // calls to answer "terminated" without running
 };
 
 }  // namespace

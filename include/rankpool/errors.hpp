@@ -37,6 +37,37 @@ class remote_error : public std::runtime_error {
   std::string host_;
 };
 
+/// @brief The call's process died before the call returned: a signal (SIGSEGV, SIGABRT,
+/// SIGKILL, ...) or an exit() inside the call. Only with options::isolation = process;
+/// the worker goes on serving calls in a fresh call process.
+class worker_crashed : public remote_error {
+ public:
+  /// @brief Makes the error as the root receives it.
+  /// @param signal The signal that ended the call process, 0 if it exited.
+  /// @param exit_code Its exit status if it exited, else 0.
+  worker_crashed(const std::string& message, int signal, int exit_code, int rank, std::string host)
+      : remote_error(message, "rankpool::worker_crashed", rank, std::move(host)),
+        signal_(signal),
+        exit_code_(exit_code) {}
+  /// @brief The signal that ended the call process (e.g. SIGSEGV), 0 if it exited.
+  int signal() const noexcept { return signal_; }
+  /// @brief The exit status of a call process that exited, else 0.
+  int exit_code() const noexcept { return exit_code_; }
+
+ private:
+  int signal_;
+  int exit_code_;
+};
+
+/// @brief The call ran past its time limit (options::call_timeout or call_options::timeout)
+/// and was stopped. Only with options::isolation = process.
+class call_timed_out : public remote_error {
+ public:
+  /// @brief Makes the error as the root receives it.
+  call_timed_out(const std::string& message, int rank, std::string host)
+      : remote_error(message, "rankpool::call_timed_out", rank, std::move(host)) {}
+};
+
 /// @brief From get() or exception() of a future whose call was cancelled.
 class cancelled_error : public std::runtime_error {
  public:

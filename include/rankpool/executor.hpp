@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <iterator>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <tuple>
@@ -220,27 +221,24 @@ class executor {
   /// @throws broken_executor if the pool is broken.
   template <class F, class... A>
   future<detail::result_of_t<F>> submit(F&& f, A&&... args) {
-    using fn = std::decay_t<F>;
-    static_assert(detail::check_callable<fn>());
-    const std::string& name = detail::name_of<fn>(f);
-    // The call item is encoded here, on the caller's thread, in the buffer
-    // that is later sent: header, then the arguments, then its length.
-    // Header plus the arguments when known: one allocation of the right
-    // size, from the pool when large.
-    std::string item = detail::acquire_buffer(detail::wire::call_header::size(name.size()) +
-                                              detail::args_writer<fn>::size_hint(args...));
-    item.clear();
-    const auto length_at = detail::wire::begin_call(item, name, 0, 1);
-    // Large contiguous arguments go to workers as blocks (see wire::block_min).
-    std::vector<detail::wire::pending_block> blocks;
-    detail::args_writer<fn>(item, static_cast<const fn&>(f), remote_workers_ ? &blocks : nullptr)
-        .add(std::forward<A>(args)...);
-    if (blocks.empty()) {
-      detail::wire::end_call(item, length_at);
-    } else {
-      detail::wire::end_call_with_blocks(item, length_at, blocks);
-    }
-    return enqueue<detail::result_of_t<F>>(std::move(item));
+    return submit_impl(nullptr, std::forward<F>(f), std::forward<A>(args)...);
+  }
+
+  /// @brief As submit(), with limits for this call that override the pool's; only on the
+  /// root, and only for a pool made with options::isolation = isolation::process.
+  /// @code
+  /// rankpool::call_options c;
+  /// c.timeout = std::chrono::milliseconds(500);
+  /// c.memory_limit = std::size_t{1} << 30;
+  /// auto f = pool.submit_with(c, work, 3, std::vector<double>{1, 2});
+  /// // f.get() throws rankpool::call_timed_out if work ran past 500 ms
+  /// @endcode
+  /// @throws std::invalid_argument if @p c sets a limit on a pool without isolation, or a
+  ///         negative timeout; otherwise as submit().
+  template <class F, class... A>
+  future<detail::result_of_t<F>> submit_with(const call_options& c, F&& f, A&&... args) {
+    const auto limits = limits_for(c);
+    return submit_impl(limits ? &*limits : nullptr, std::forward<F>(f), std::forward<A>(args)...);
   }
 
   /// @brief Schedules f(x) for each x of @p inputs, @p chunksize inputs per message to a
@@ -300,6 +298,38 @@ class executor {
 
  private:
   friend struct detail::executor_access;
+
+  template <class F, class... A>
+  future<detail::result_of_t<F>> submit_impl(const detail::wire::call_limits* limits, F&& f,
+                                             A&&... args) {
+    using fn = std::decay_t<F>;
+    static_assert(detail::check_callable<fn>());
+    const std::string& name = detail::name_of<fn>(f);
+    // The call item is encoded here, on the caller's thread, in the buffer
+    // that is later sent: header, then the arguments, then its length.
+    // Header plus the arguments when known: one allocation of the right
+    // size, from the pool when large.
+    std::string item =
+        detail::acquire_buffer(detail::wire::call_header::size(name.size(), limits != nullptr) +
+                               detail::args_writer<fn>::size_hint(args...));
+    item.clear();
+    const auto length_at = limits ? detail::wire::begin_call(item, name, 0, 1, *limits)
+                                  : detail::wire::begin_call(item, name, 0, 1);
+    // Large contiguous arguments go to workers as blocks (see wire::block_min).
+    std::vector<detail::wire::pending_block> blocks;
+    detail::args_writer<fn>(item, static_cast<const fn&>(f), remote_workers_ ? &blocks : nullptr)
+        .add(std::forward<A>(args)...);
+    if (blocks.empty()) {
+      detail::wire::end_call(item, length_at);
+    } else {
+      detail::wire::end_call_with_blocks(item, length_at, blocks);
+    }
+    return enqueue<detail::result_of_t<F>>(std::move(item));
+  }
+
+  // A call's own limits as its item carries them (unset fields: the pool's);
+  // none if @p c sets none. Throws as submit_with() says.
+  std::optional<detail::wire::call_limits> limits_for(const call_options& c) const;
 
   template <class R>
   future<R> enqueue(std::string item) {
@@ -380,6 +410,10 @@ class executor {
   bool is_root_ = false;
   bool remote_workers_ = false;  // workers are other ranks (not local threads)
   int max_workers_ = 0;
+  // The pool's isolation and limits, for submit_with().
+  isolation isolation_ = isolation::none;
+  std::chrono::duration<double> call_timeout_{0};
+  std::size_t call_memory_limit_ = 0;
 };
 
 }  // namespace rankpool

@@ -72,6 +72,16 @@ class future {
   /// @return True if the call will never run: it had not been handed to a worker yet (or
   ///         was cancelled already); false once it is running or has ended.
   bool cancel() const { return checked().cancel(); }
+  /// @brief Stops the call even if it is running; needs a pool made with
+  /// options::isolation = isolation::process.
+  ///
+  /// A call not yet started is cancelled as by cancel(). A running one has its call
+  /// process killed (the worker then serves its next call in a fresh one). Blocks until
+  /// the call has ended.
+  /// @return True if the call ended cancelled; false if it had finished, failed or crashed
+  ///         (also when it ended before the worker could stop it).
+  /// @throws std::invalid_argument if the pool's calls are not isolated.
+  bool terminate() const { return checked().terminate(state_); }
   /// @brief Blocks until done; null on success, else the error get() would throw.
   /// @throws cancelled_error if the call was cancelled (as get() would).
   std::exception_ptr exception() const { return checked().exception(); }

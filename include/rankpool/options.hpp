@@ -4,7 +4,9 @@
 #include "rankpool/detail/registry.hpp"
 #include "rankpool/detail/value_codec.hpp"
 
+#include <chrono>
 #include <cstddef>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -51,6 +53,18 @@ class initializer {
   std::string payload_;
 };
 
+/// @brief Where calls run on a worker.
+enum class isolation {
+  /// @brief In the worker itself (the default, and the fastest): a call that crashes the
+  /// process ends the MPI job.
+  none,
+  /// @brief In a call process forked from the worker after its initializer: a call that
+  /// crashes, hangs past its time limit or exceeds its memory limit fails its own future
+  /// (worker_crashed, call_timed_out, std::bad_alloc) and the worker serves the next call
+  /// in a fresh call process. Needed for call limits and future::terminate().
+  process,
+};
+
 /// @brief Settings of an executor. Pass the same options on every rank: the constructor is
 /// collective, and options invalid on any rank make it throw std::invalid_argument on all.
 struct options {
@@ -71,6 +85,27 @@ struct options {
   std::size_t max_message_bytes = std::size_t{1} << 30;
   /// @brief Run once on every worker before its first call; none by default.
   rankpool::initializer initializer;
+  /// @brief Where calls run: isolation::process runs each in a call process that the
+  /// worker watches (see docs/reliability.md, "Isolated calls").
+  rankpool::isolation isolation = rankpool::isolation::none;
+  /// @brief The longest a call may run (zero: no limit). A call still running then is
+  /// stopped (SIGTERM, then SIGKILL after a second) and fails with call_timed_out. For a
+  /// map() chunk the limit is per call: a chunk of n calls may run n times as long.
+  /// Needs isolation::process.
+  std::chrono::duration<double> call_timeout{0};
+  /// @brief The most bytes a call may allocate in its call process (0: no limit): the
+  /// process's address space when the call starts plus this. An allocation beyond it fails
+  /// (std::bad_alloc in the call). Needs isolation::process.
+  std::size_t call_memory_limit = 0;
+};
+
+/// @brief Limits of one call, for executor::submit_with(). A field left unset takes the
+/// pool's (options::call_timeout, options::call_memory_limit).
+struct call_options {
+  /// @brief The longest this call may run; zero: no limit.
+  std::optional<std::chrono::duration<double>> timeout;
+  /// @brief The most bytes this call may allocate; 0: no limit.
+  std::optional<std::size_t> memory_limit;
 };
 
 template <class F, class... A>

@@ -23,6 +23,7 @@ namespace rankpool::detail::wire {
 //   offset 9   u32 count           calls in the item (1, or a map() chunk's size)
 //   offset 13  u32 name length
 //   offset 17  name                the callable's registered name
+//   then       u64 timeout (µs), u64 memory limit (bytes)    only with limits_flag
 //   then       u64 payload length
 //   then       payload             the function object's state (if any), then
 //                                  `count` argument lists (see value_codec.hpp)
@@ -34,14 +35,22 @@ inline constexpr std::size_t count_at = 9;
 inline constexpr std::size_t name_length_at = 13;
 inline constexpr std::size_t name_at = 17;  // the fixed fields' size
 inline constexpr std::size_t payload_length_bytes = 8;
+inline constexpr std::size_t limits_bytes = 16;  // with limits_flag, after the name
 // The bytes of an item's header and payload length for a name of `name_size`.
-constexpr std::size_t size(std::size_t name_size) noexcept {
-  return name_at + name_size + payload_length_bytes;
+constexpr std::size_t size(std::size_t name_size, bool limits = false) noexcept {
+  return name_at + name_size + (limits ? limits_bytes : 0) + payload_length_bytes;
 }
 }  // namespace call_header
 
 inline constexpr std::uint8_t chunk_flag = 1;   // a map() chunk: results prefixed by their count
 inline constexpr std::uint8_t blocks_flag = 2;  // arguments sent as blocks (see block_min)
+inline constexpr std::uint8_t limits_flag = 4;  // the call's own limits follow its name
+
+// One call's limits (submit_with), as the item carries them; 0: none.
+struct call_limits {
+  std::uint64_t timeout_us = 0;
+  std::uint64_t memory_bytes = 0;
+};
 
 // A large contiguous raw value (a std::vector of arithmetic values or a
 // std::string) of at least this many bytes travels as its own message, a
@@ -62,6 +71,9 @@ struct pending_block {
 // where the payload length goes.
 std::size_t begin_call(std::string& item, std::string_view name, std::uint8_t flags,
                        std::uint32_t count);
+// As begin_call, for a call with its own limits (limits_flag).
+std::size_t begin_call(std::string& item, std::string_view name, std::uint8_t flags,
+                       std::uint32_t count, const call_limits& limits);
 // Fills in the payload length: everything appended since begin_call.
 void end_call(std::string& item, std::size_t length_at);
 // As end_call, for a call whose arguments named `blocks`: marks the item and

@@ -15,6 +15,8 @@
 
 namespace rankpool::detail {
 
+class state_base;
+
 // The management loop as seen by a thread that waits on it.
 class driver {
  public:
@@ -30,6 +32,14 @@ class driver {
   // simply leaves, and the background thread resumes within a short wait.
   virtual void driving_started() noexcept {}
   virtual void driving_stopped(bool giving_up) noexcept { (void)giving_up; }
+  // Whether the pool's calls run isolated, so that running ones can be stopped.
+  virtual bool isolated_calls() const noexcept { return false; }
+  // Asks the pool to stop the running call of `s` (future::terminate());
+  // false if its calls are not isolated, so they cannot be stopped.
+  virtual bool request_terminate(std::shared_ptr<state_base> s) {
+    (void)s;
+    return false;
+  }
 };
 
 // Marks the current thread as driving `d` for the guard's lifetime.

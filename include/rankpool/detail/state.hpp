@@ -60,6 +60,12 @@ class state_base {
   // received message can be kept without copying the result out of it.
   void set_payload(std::string buffer, std::size_t offset = 0);
   void set_exception(std::exception_ptr error);
+  // running -> cancelled: a running call stopped by terminate().
+  void set_cancelled();
+  // future::terminate(): cancels the call if it has not started, else asks
+  // its pool to stop it, and waits for it to end; true if it ended cancelled.
+  // `self` is this state, kept alive while the pool looks for it.
+  bool terminate(std::shared_ptr<state_base> self);
 
   // Finishes the call with its result decoded from `payload` at once, if its
   // type decodes cheaply (raw values, and chunks of them: at most one

@@ -1,0 +1,92 @@
+// The call process of isolated calls (options::isolation = process): a child
+// forked from an initialised worker (or local worker thread) that runs its
+// calls and never touches MPI. The owner hands it each call item through
+// memory the two share, watches it while the call runs, enforces the call's
+// time limit, stops it on terminate(), and forks a fresh one when it dies, so
+// a call that crashes, hangs or runs out of memory fails only its own future.
+#pragma once
+
+#include "run_call.hpp"
+#include "wire.hpp"
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace rankpool::detail {
+
+// The limits one call runs under; zero: none.
+struct run_limits {
+  std::chrono::microseconds timeout{0};
+  std::size_t memory = 0;
+};
+
+// What the call process needs from its owner while a call runs.
+class call_owner {
+ public:
+  virtual ~call_owner() = default;
+  // Receives the call's next argument block (a worker: from the root).
+  virtual void receive_block(char* into, std::size_t bytes) = 0;
+  // Asked every few milliseconds while the call runs: true to stop it.
+  virtual bool stop_requested(std::uint64_t id) = 0;
+};
+
+class call_process {
+ public:
+  // `site` names the owner in error reports; `blocks`: whether its calls
+  // may take argument blocks and return large results as blocks (a worker
+  // rank; local threads return every result inline).
+  call_process(call_site site, bool blocks);
+  call_process(const call_process&) = delete;
+  call_process& operator=(const call_process&) = delete;
+  // Kills the call process and reaps it.
+  ~call_process();
+
+  // Forks the call process if none runs; throws std::system_error if it cannot.
+  void start();
+
+  // Runs `item` in the call process and appends its result item to `reply`,
+  // as run_call does; a call that dies, runs past its time limit or is
+  // stopped gets an error item instead (worker_crashed, call_timed_out, or
+  // a terminated call's), and a fresh call process is started. A large
+  // result's bytes are result_block() until the next run.
+  void run(const wire::call_item& item, const run_limits& limits, call_owner& owner,
+           std::string& reply);
+  std::string_view result_block() const noexcept { return result_block_; }
+
+  // How long the last fork took to give a ready call process.
+  std::chrono::nanoseconds last_start_time() const noexcept { return last_start_; }
+
+ private:
+  struct control;  // the page both processes share
+  enum class wait_result { answered, died, waiting };
+
+  void reserve(std::size_t bytes);
+  void map_arena();
+  void request(std::uint32_t kind, std::size_t bytes, std::size_t memory);
+  wait_result wait_answer(std::chrono::steady_clock::time_point until);
+  void stop(int first_signal);
+  int reap(bool wait);
+  void fail(const wire::call_item& item, std::string_view type, std::string message,
+            std::string& reply, int signal, int exit_code, bool died);
+  [[noreturn]] void child_main();
+
+  call_site site_;
+  bool blocks_;
+  control* control_ = nullptr;  // a MAP_SHARED page, inherited by each call process
+  int arena_fd_ = -1;           // memfd: call items in, results out, blocks both ways
+  char* arena_ = nullptr;       // this process's mapping of it
+  std::size_t mapped_ = 0;
+  pid_t pid_ = -1;
+  int wake_fd_ = -1;        // read end of the pipe the call process writes to (and closes by dying)
+  int wake_child_fd_ = -1;  // its write end, in the call process
+  std::uint32_t answers_seen_ = 0;
+  std::string_view result_block_;
+  std::chrono::nanoseconds last_start_{0};
+};
+
+}  // namespace rankpool::detail

@@ -58,7 +58,7 @@ build_benchmarks() {
   # Configure again (cheap, keeps the cache) so that a build tree made before
   # apps/bench existed learns its targets.
   cmake -S "$repo" -B "$repo/build" >/dev/null
-  cmake --build "$repo/build" --target rankpool-bench raw-farm-bench -j"$(nproc)"
+  cmake --build "$repo/build" --target rankpool-bench raw-farm-bench isolation-bench -j"$(nproc)"
 }
 
 # The plot needs matplotlib; install it when we may, else the report notes its absence.
@@ -149,7 +149,12 @@ run_placement() {
   # No MPI: as many worker processes as the MPI systems have worker ranks.
   run_system "$dir" ppe "$python" "$repo/apps/bench/ppe_bench.py" --workers $((ranks - 1))
 
+  # What isolated calls cost, against the plain pool in the same run
+  # (docs/reliability.md, "Isolated calls"): kept beside the report.
+  run_system "$dir" isolation "${mpi_run[@]}" "$repo/build/apps/bench/isolation-bench"
+
   mkdir -p "$repo/bench-results"
+  cp "$dir/isolation.out" "$repo/bench-results/$stamp-$placement-isolation.json" 2>/dev/null || true
   "$python" "$repo/apps/bench/report.py" --runs "$dir" \
     --out "$repo/bench-results/$stamp-$placement" --size "$size" --ranks "$ranks" \
     --placement "$placement" --launch "${mpi_run[*]}"

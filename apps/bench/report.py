@@ -2,7 +2,8 @@
 
     /usr/bin/python3 apps/bench/report.py --runs DIR --out bench-results/STAMP --size SIZE
 
-DIR holds, per system NAME (raw, rankpool, mpi4py, ppe): NAME.out (the
+DIR holds, per system NAME (raw, rankpool, mpi4py, ppe, and isolation: the
+costs of isolated calls against the plain pool, from isolation-bench): NAME.out (the
 program's stdout), NAME.rc (its exit status), NAME.busy (percent of the
 machine's CPU in use just before it ran) or NAME.skip (why it did not run). Writes STAMP.json,
 STAMP.md and STAMP.png (if matplotlib is there), and prints the table, the
@@ -141,7 +142,7 @@ def ratios(systems):
     return out
 
 
-def targets(systems, placement="oversubscribed"):
+def targets(systems, placement="oversubscribed", iso=None):
     """The targets for this placement, each with its measured value and met
     True/False/None: the core figures' targets on the oversubscribed
     machine, the dedicated-cores ones (tighter ratios to raw MPI) with one
@@ -159,7 +160,47 @@ def targets(systems, placement="oversubscribed"):
     else:
         oversubscribed_targets(f, check)
     unequal_targets(systems, f, check)
+    if iso is not None:
+        isolation_targets(iso, check)
     return out
+
+
+def isolation_targets(iso, check):
+    """Isolated calls against the plain pool of the same run (isolation-bench)."""
+    r = (iso or {}).get("ratio") or {}
+    p = (iso or {}).get("process") or {}
+    v = r.get("rtt")
+    check("isolated calls: round trip ≤ 1.5× without isolation", v, lambda v: v <= 1.5,
+          fmt_ratio(v))
+    v = r.get("rtt_added_us")
+    check("isolated calls: round trip adds ≤ 3 µs", v, lambda v: v <= 3,
+          fmt(v, "time", " µs") if v is not None else "n/a")
+    v = r.get("map64")
+    check("isolated calls: map(64) ≥ 0.7× without isolation", v, lambda v: v >= 0.7, fmt_ratio(v))
+    v = r.get("arg_64mib")
+    check("isolated calls: 64 MiB argument ≥ 0.7× without isolation", v, lambda v: v >= 0.7,
+          fmt_ratio(v))
+    v = p.get("idle_cpu_percent_per_call_process")
+    check("isolated calls: call processes idle < 0.5% of a core", v, lambda v: v < 0.5,
+          fmt(v, "pct", "%") if v is not None else "n/a")
+
+
+def isolation_rows(iso):
+    """The plain and isolated pools' figures side by side, for the report."""
+    if not iso:
+        return []
+    n, p, r = iso.get("none", {}), iso.get("process", {}), iso.get("ratio", {})
+    rows = [["round trip median, µs", fmt(n.get("rtt_us"), "time"), fmt(p.get("rtt_us"), "time"),
+             fmt_ratio(r.get("rtt"))],
+            ["map(chunksize=64), calls/s", fmt(n.get("map64_calls_per_s"), "rate"),
+             fmt(p.get("map64_calls_per_s"), "rate"), fmt_ratio(r.get("map64"))],
+            ["64 MiB argument in, GB/s", fmt(n.get("arg_64mib_gb_s"), "bw"),
+             fmt(p.get("arg_64mib_gb_s"), "bw"), fmt_ratio(r.get("arg_64mib"))],
+            ["call processes idle, % of a core", "", fmt(
+                p.get("idle_cpu_percent_per_call_process"), "pct"), ""],
+            ["a call that aborts: submit to failure, ms", "", fmt(
+                p.get("crash_recovery_ms"), "time"), ""]]
+    return rows
 
 
 def payload_check(f, check, what, floor):
@@ -361,6 +402,13 @@ def write_markdown(path, report, header, rows, checks):
             markdown_table(header, rows), "", "## Targets", "",
             markdown_table(["target", "rankpool", "result"],
                            [[c["target"], c["measured"], RESULT_WORDS[c["met"]]] for c in checks])]
+    iso_rows = isolation_rows(report.get("isolation"))
+    if iso_rows:
+        text += ["", "## Isolated calls", "",
+                 "The same pool with `options.isolation = process` against without, in one run "
+                 "(isolation-bench; docs/reliability.md, \"Isolated calls\").", "",
+                 markdown_table(["figure", "isolation::none", "isolation::process", "ratio"],
+                                iso_rows)]
     if report["notes"]:
         text += ["", "## Notes", ""] + ["- " + n for n in report["notes"]]
     write_text(path, "\n".join(text) + "\n")
@@ -423,7 +471,9 @@ def main():
     present = [s for s in SYSTEMS if s in systems and "figures" in systems[s]]
     size_cfg = next((systems[s].get("config", {}) for s in present), {})
     header, rows = table_rows(systems, present, size_cfg)
-    checks = targets(systems, args.placement)
+    iso = load_system(args.runs, "isolation")
+    iso = iso if iso and "ratio" in iso else None
+    checks = targets(systems, args.placement, iso)
     report = {
         "timestamp": os.path.basename(args.out),
         "size": args.size,
@@ -434,6 +484,7 @@ def main():
         "systems": systems,
         "ratios": ratios(systems),
         "targets": checks,
+        "isolation": iso,
         "notes": args.note + notes_for(systems),
     }
     plot_note = (write_plot(args.out + ".png", systems, present, args.ranks - 1) if present
@@ -445,6 +496,9 @@ def main():
 
     print("\n%s: %s" % (args.placement, args.launch))
     print(text_table(header, rows))
+    if iso:
+        print("\nIsolated calls (isolation::none, isolation::process, ratio):")
+        print(text_table(["figure", "none", "process", "ratio"], isolation_rows(iso)))
     print("\nTargets:")
     print("\n".join("  " + line for line in target_lines(checks)))
     if report["notes"]:

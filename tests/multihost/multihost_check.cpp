@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdint>
 #include <cstdlib>
 #include <iostream>
@@ -93,6 +94,15 @@ reply fail(int index) {
   throw std::runtime_error("call " + std::to_string(index) + " failed on purpose");
 }
 
+// Isolated calls: one that dies of SIGABRT, one that never returns.
+reply aborts(int) {
+  std::abort();
+}
+reply spins(int) {
+  for (volatile unsigned long n = 0;; n = n + 1) {
+  }
+}
+
 }  // namespace multihost
 
 RANKPOOL_REGISTER(multihost::where);
@@ -100,6 +110,8 @@ RANKPOOL_REGISTER(multihost::square);
 RANKPOOL_REGISTER(multihost::echo);
 RANKPOOL_REGISTER(multihost::make);
 RANKPOOL_REGISTER(multihost::fail);
+RANKPOOL_REGISTER(multihost::aborts);
+RANKPOOL_REGISTER(multihost::spins);
 
 namespace {
 
@@ -274,3 +286,43 @@ TEST(multihost, messages_split_into_parts_cross_hosts) {
 }
 
 }  // namespace
+
+// The crash/timeout subset of isolated calls across hosts: each failure names
+// the host it happened on, and every worker, remote ones included, serves on.
+TEST(multihost, isolated_calls_crash_and_time_out_on_remote_hosts) {
+  rankpool::options opts;
+  opts.isolation = rankpool::isolation::process;
+  rankpool::executor pool(boost::mpi::communicator(), opts);
+  if (!pool) return;
+  rankpool::call_options brief;
+  brief.timeout = std::chrono::milliseconds(200);
+  std::vector<rankpool::future<reply>> crashes, hangs;
+  for (int i = 0; i < pool.max_workers(); ++i) {
+    crashes.push_back(pool.submit(multihost::aborts, i));
+    hangs.push_back(pool.submit_with(brief, multihost::spins, i));
+  }
+  std::set<std::string> failed_on;
+  for (auto& f : crashes) {
+    try {
+      f.get();
+      ADD_FAILURE() << "an aborting call returned";
+    } catch (const rankpool::worker_crashed& e) {
+      EXPECT_EQ(e.signal(), SIGABRT);
+      EXPECT_NE(std::string(e.what()).find("host " + e.host()), std::string::npos) << e.what();
+      failed_on.insert(e.host());
+    }
+  }
+  for (auto& f : hangs) EXPECT_THROW(f.get(), rankpool::call_timed_out);
+  EXPECT_GE(failed_on.size(), std::size_t{1});
+  // Every worker serves on: the hosts that answer are the hosts of the pool.
+  std::set<std::string> serving;
+  std::vector<rankpool::future<reply>> after;
+  for (int i = 0; i < 4 * pool.max_workers(); ++i)
+    after.push_back(pool.submit(multihost::square, i));
+  for (int i = 0; i < 4 * pool.max_workers(); ++i) {
+    const auto& r = after[static_cast<std::size_t>(i)].get();
+    EXPECT_EQ(r.value, static_cast<std::uint64_t>(i) * static_cast<std::uint64_t>(i));
+    serving.insert(r.host);
+  }
+  EXPECT_GE(serving.size(), std::size_t{2});
+}

@@ -79,6 +79,12 @@ std::size_t allocates(std::size_t bytes) {
   std::vector<char> v(bytes, 1);
   return v.size() + static_cast<std::size_t>(v[bytes / 2] - 1);
 }
+// Dies of SIGKILL after `ms`, as if killed from outside while it ran.
+int killed_after_ms(int ms) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  raise(SIGKILL);
+  return ms;
+}
 int closes_output(int x) {
   std::fflush(nullptr);
   close(1);
@@ -123,6 +129,7 @@ RANKPOOL_REGISTER(crash::kills_itself);
 RANKPOOL_REGISTER(crash::loops);
 RANKPOOL_REGISTER(crash::sleeps_ms);
 RANKPOOL_REGISTER(crash::allocates);
+RANKPOOL_REGISTER(crash::killed_after_ms);
 RANKPOOL_REGISTER(crash::closes_output);
 RANKPOOL_REGISTER(crash::floods_output);
 RANKPOOL_REGISTER(crash::process_id);
@@ -386,6 +393,25 @@ TEST(isolation, shutdown_without_waiting_stops_a_call_stuck_in_a_loop) {
   }
   // Every rank, the pool gone: no call process left, not even a zombie.
   EXPECT_EQ(children_of_this_process(), left);
+}
+
+TEST(isolation, a_call_process_killed_while_the_pool_shuts_down_does_not_hang_it) {
+  boost::mpi::communicator world;
+  rankpool::future<int> killed;
+  std::chrono::steady_clock::duration took{};
+  {
+    rankpool::executor pool(world, isolated());
+    if (pool) {
+      killed = pool.submit(crash::killed_after_ms, 200);
+      const auto began = std::chrono::steady_clock::now();
+      pool.shutdown(/*wait=*/true);
+      took = std::chrono::steady_clock::now() - began;
+    }
+  }
+  if (!killed.valid()) return;
+  EXPECT_LT(took, 10s);
+  const auto e = failure_of<rankpool::worker_crashed>(killed);
+  EXPECT_EQ(e.signal(), SIGKILL);
 }
 
 TEST(isolation, a_thousand_calls_alternating_crash_ok_timeout_ok) {

@@ -16,6 +16,7 @@ packages=(
   python3 parallel python3-matplotlib              # rankpool-run tests; benchmark references and plot
   iproute2                                         # multi-host test: `ip netns` (absent from minimal images)
   clang libclang-rt-14-dev                         # scripts/fuzz.sh: clang 14 and its libFuzzer
+  slurmctld slurmd slurm-client munge              # Slurm tests: a private cluster (scripts/slurm-up.sh)
 )
 
 # Ask dpkg rather than apt so the check needs no network and no root.

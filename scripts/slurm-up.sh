@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# Starts a private Slurm cluster on this machine, for the tests and for trying
+# the cluster-configs/ scripts without a real cluster: munged, slurmctld and
+# slurmd, every file they use (config, state, spool, logs, pid files, the munge
+# key and socket) under one temporary root, and all of them inside a PID
+# namespace (unshare --pid --kill-child), so stopping that namespace's first
+# process ends them all: nothing is left behind. Needs root and the Debian
+# packages slurmctld slurmd slurm-client munge (scripts/setup.sh installs them).
+#
+#   eval "$(scripts/slurm-up.sh [--cpus N] [--nodes 1])"   # prints the exports below
+#   sbatch ... ; srun ... ; squeue ...
+#   scripts/slurm-down.sh                                 # uses RANKPOOL_SLURM_ROOT
+#
+# Prints, on stdout, `export SLURM_CONF=...` and `export RANKPOOL_SLURM_ROOT=...`
+# for the commands that follow; progress and errors go to stderr. Exits 77
+# (the tests' "skipped") when this machine cannot run it: not root, a package
+# missing, or no PID namespaces.
+set -euo pipefail
+
+cpus=4
+nodes=1
+while (($# > 0)); do
+  case "$1" in
+    --cpus) cpus="$2"; shift 2 ;;
+    --nodes) nodes="$2"; shift 2 ;;
+    *) echo "usage: $0 [--cpus N] [--nodes N]" >&2; exit 2 ;;
+  esac
+done
+
+skip() {
+  echo "slurm-up: cannot run here: $*" >&2
+  exit 77
+}
+[[ "$(id -u)" -eq 0 ]] || skip "the Slurm daemons of this harness run as root (run as root, e.g. in CI)"
+for tool in munged slurmctld slurmd sbatch srun squeue sinfo scontrol unshare; do
+  command -v "$tool" >/dev/null 2>&1 ||
+    skip "'$tool' not found (Debian packages slurmctld slurmd slurm-client munge; scripts/setup.sh installs them)"
+done
+unshare --pid --fork --kill-child true 2>/dev/null || skip "cannot make a PID namespace (unshare --pid)"
+
+root="$(mktemp -d /tmp/rankpool-slurm.XXXXXX)"
+chmod 755 "$root"
+mkdir -p "$root"/{etc,state,spool,log,run,tmp,munge}
+chmod 700 "$root/munge"
+host="$(hostname -s)"
+
+# Ports of our own, so that two clusters (or a real slurmd) never collide: a
+# block of 2 ports per node plus 1, chosen from this root's name.
+base=$((20000 + ($(cksum <<<"$root" | cut -d' ' -f1) % 20000)))
+ctld_port="$base"
+
+# The munge key: 1 KiB of randomness, readable by root only, as munged insists.
+dd if=/dev/urandom of="$root/munge/munge.key" bs=1024 count=1 status=none
+chmod 400 "$root/munge/munge.key"
+
+conf="$root/etc/slurm.conf"
+{
+  echo "# Written by scripts/slurm-up.sh for a private test cluster."
+  echo "ClusterName=rankpool"
+  echo "SlurmctldHost=$host(127.0.0.1)"
+  echo "SlurmctldPort=$ctld_port"
+  echo "SlurmUser=root"
+  echo "SlurmdUser=root"
+  echo "AuthType=auth/munge"
+  echo "CredType=cred/munge"
+  echo "AuthInfo=socket=$root/munge/munge.socket"
+  echo "StateSaveLocation=$root/state"
+  echo "SlurmdSpoolDir=$root/spool/%n"
+  echo "SlurmctldPidFile=$root/run/slurmctld.pid"
+  echo "SlurmdPidFile=$root/run/slurmd-%n.pid"
+  echo "SlurmctldLogFile=$root/log/slurmctld.log"
+  echo "SlurmdLogFile=$root/log/slurmd-%n.log"
+  # No cgroups, no accounting: what a container or a CI machine allows.
+  echo "ProctrackType=proctrack/linuxproc"
+  echo "TaskPlugin=task/none"
+  echo "JobAcctGatherType=jobacct_gather/none"
+  echo "AccountingStorageType=accounting_storage/none"
+  echo "SelectType=select/cons_tres"
+  echo "SelectTypeParameters=CR_Core"
+  echo "SchedulerType=sched/backfill"
+  # An impossible job is refused at submission rather than left pending.
+  echo "EnforcePartLimits=ALL"
+  # Nodes may declare more CPUs than this machine has.
+  echo "SlurmdParameters=config_overrides"
+  echo "ReturnToService=2"
+  echo "MpiDefault=none"
+  echo "TmpFS=$root/tmp"
+  echo "KillWait=5"
+  echo "MinJobAge=60"
+  echo "InactiveLimit=0"
+  # Limits are enforced this often (seconds); the default is 30.
+  echo "OverTimeLimit=0"
+  for ((n = 1; n <= nodes; n++)); do
+    echo "NodeName=node$n NodeHostname=$host NodeAddr=127.0.0.1 Port=$((ctld_port + n)) CPUs=$cpus State=UNKNOWN"
+  done
+  echo "PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP"
+} >"$conf"
+for ((n = 1; n <= nodes; n++)); do mkdir -p "$root/spool/node$n"; done
+
+# The supervisor: first process of a new PID namespace. --kill-child ends the
+# namespace (every daemon and every job step in it) when unshare itself ends.
+cat >"$root/run/supervise.sh" <<EOF
+#!/usr/bin/env bash
+set -u
+export SLURM_CONF="$conf"
+munged -F --force --socket="$root/munge/munge.socket" --key-file="$root/munge/munge.key" \\
+  --pid-file="$root/run/munged.pid" --log-file="$root/log/munged.log" \\
+  --seed-file="$root/munge/munged.seed" >>"$root/log/munged.out" 2>&1 &
+for _ in \$(seq 100); do [[ -S "$root/munge/munge.socket" ]] && break; sleep 0.05; done
+slurmctld -D -i -f "$conf" >>"$root/log/slurmctld.out" 2>&1 &
+for ((n = 1; n <= $nodes; n++)); do
+  slurmd -D -f "$conf" -N "node\$n" >>"$root/log/slurmd.out" 2>&1 &
+done
+wait
+EOF
+chmod +x "$root/run/supervise.sh"
+setsid unshare --pid --fork --kill-child --mount-proc "$root/run/supervise.sh" </dev/null \
+  >>"$root/log/supervise.out" 2>&1 &
+echo $! >"$root/run/unshare.pid"
+
+export SLURM_CONF="$conf"
+# Ready when every node is idle: usually about a second.
+for _ in $(seq 200); do
+  idle="$(sinfo -h -N -t idle -o '%N' 2>/dev/null | sort -u | wc -l || true)"
+  if ((idle >= nodes)); then
+    echo "slurm-up: $nodes node(s) idle, root $root" >&2
+    echo "export SLURM_CONF=$conf"
+    echo "export RANKPOOL_SLURM_ROOT=$root"
+    exit 0
+  fi
+  sleep 0.1
+done
+echo "slurm-up: the cluster did not come up within 20 s; its logs:" >&2
+tail -n 20 "$root"/log/* >&2 || true
+RANKPOOL_SLURM_ROOT="$root" "$(dirname "${BASH_SOURCE[0]}")/slurm-down.sh" || true
+exit 1

@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+"""rankpool under a real Slurm: a private cluster (scripts/slurm-up.sh) runs
+the shipped cluster-configs/ scripts unchanged through sbatch, and the
+executor's own test suite under `srun --mpi=pmix` and under mpirun in a
+batch job.
+
+    python3 tests/slurm/test_slurm.py --repo DIR --build DIR [unittest args]
+
+Exits 77 (ctest: skipped) with the reason when the cluster cannot start
+here (not root, Slurm or munge not installed, no PID namespaces).
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+REPO = None
+BUILD = None
+ENV = None  # the environment with SLURM_CONF, for every command
+SKIPPED = 77
+JOB_TIMEOUT = 120  # seconds for one sbatch --wait
+
+
+def _parse_own_args(argv):
+    global REPO, BUILD
+    rest = [argv[0]]
+    i = 1
+    while i < len(argv):
+        if argv[i] in ("--repo", "--build") and i + 1 < len(argv):
+            value = os.path.abspath(argv[i + 1])
+            if argv[i] == "--repo":
+                REPO = value
+            else:
+                BUILD = value
+            i += 2
+        else:
+            rest.append(argv[i])
+            i += 1
+    if REPO is None or BUILD is None:
+        sys.exit("usage: test_slurm.py --repo DIR --build DIR [unittest args]")
+    return rest
+
+
+def start_cluster():
+    """Starts the cluster; returns the environment to use, or exits 77."""
+    up = subprocess.run(["bash", os.path.join(REPO, "scripts", "slurm-up.sh"), "--cpus", "4"],
+                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+    if up.returncode == SKIPPED:
+        print("slurm: SKIPPED: " + up.stderr.strip(), file=sys.stderr)
+        sys.exit(SKIPPED)
+    if up.returncode != 0:
+        sys.exit("slurm-up.sh failed (%d):\n%s" % (up.returncode, up.stderr))
+    env = dict(os.environ)
+    for line in up.stdout.splitlines():
+        if line.startswith("export "):
+            key, value = line[len("export "):].split("=", 1)
+            env[key] = value
+    # mpirun as root inside jobs (CI runs as root); sbatch passes the environment on.
+    env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
+    env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+    return env
+
+
+def stop_cluster(env):
+    subprocess.run(["bash", os.path.join(REPO, "scripts", "slurm-down.sh"),
+                    env["RANKPOOL_SLURM_ROOT"]], timeout=60)
+
+
+def run(args, extra_env=None, timeout=JOB_TIMEOUT):
+    env = dict(ENV)
+    env.update(extra_env or {})
+    return subprocess.run(args, cwd=REPO, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=timeout)
+
+
+def read(path):
+    with open(path) as f:
+        return f.read()
+
+
+class ShippedScripts(unittest.TestCase):
+    """Each Slurm script of cluster-configs/, unchanged, through sbatch:
+    sizes from sbatch's options, the workload from the environment."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="rankpool-slurm-test.")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def sbatch(self, script, extra_env=None, options=()):
+        out = os.path.join(self.dir, os.path.basename(script) + ".out")
+        done = run(["sbatch", "--wait", "--nodes=1", "--ntasks-per-node=3", "--time=5",
+                    "--output=" + out] + list(options) + [os.path.join("cluster-configs", script)],
+                   extra_env)
+        text = read(out) if os.path.exists(out) else ""
+        self.assertEqual(done.returncode, 0, "sbatch: %s\njob output:\n%s" % (done.stdout, text))
+        return text
+
+    def test_mpirun_inside_the_allocation(self):
+        text = self.sbatch("slurm.sbatch", {"RANKPOOL_ARGS": "32 100000"})
+        self.assertIn("pi ~ 3.1", text)
+        self.assertIn("from 3200000 darts on 2 workers", text)
+
+    def test_srun_pmix_direct_launch(self):
+        text = self.sbatch("slurm-srun.sbatch", {"RANKPOOL_ARGS": "32 100000"})
+        self.assertIn("from 3200000 darts on 2 workers", text)
+
+    def test_task_farm_job_then_a_second_job_resumes_without_rerunning(self):
+        tasks = os.path.join(self.dir, "tasks.txt")
+        marker = os.path.join(self.dir, "second-job")
+        # Task 2 fails until the second job, which creates the marker first.
+        with open(tasks, "w") as f:
+            f.write("echo one\necho two\ntest -e %s && echo three\necho four\n" % marker)
+        env = {"RANKPOOL_TASKS": tasks, "RANKPOOL_RUN_ARGS": "--tag"}
+        out = os.path.join(self.dir, "farm1.out")
+        first = run(["sbatch", "--wait", "--nodes=1", "--ntasks-per-node=3", "--time=5",
+                     "--output=" + out, "cluster-configs/slurm-farm.sbatch"], env)
+        text = read(out)
+        self.assertNotEqual(first.returncode, 0, text)  # a task failed: the job fails
+        self.assertIn("4 tasks: 3 ok, 1 failed", text)
+        open(marker, "w").close()
+        text = self.sbatch("slurm-farm.sbatch", dict(env, RANKPOOL_RUN_ARGS="--tag --retry-failed"))
+        self.assertIn("4 tasks: 1 ok, 0 failed, 0 timeout, 3 skipped (journal: 0 of them not ok)",
+                      text)
+        self.assertIn("three", text)
+        self.assertNotIn("[0] one", text)  # ran in the first job; not again
+
+    def test_a_job_larger_than_the_cluster_is_refused_not_left_pending(self):
+        done = run(["sbatch", "--nodes=1", "--ntasks-per-node=64", "--time=5",
+                    "--output=/dev/null", "cluster-configs/slurm.sbatch"])
+        self.assertNotEqual(done.returncode, 0, done.stdout)
+        self.assertIn("More processors requested than permitted", done.stdout)
+
+
+class ExecutorUnderSlurm(unittest.TestCase):
+    """The executor's own GoogleTest suite, launched the two ways a job does."""
+
+    def binary(self):
+        path = os.path.join(BUILD, "tests", "rankpool_test_executor")
+        self.assertTrue(os.path.exists(path), path)
+        return path
+
+    def test_srun_pmix_runs_the_executor_suite(self):
+        done = run(["srun", "--mpi=pmix", "-n", "3", "--time=5", self.binary(),
+                    "--gtest_color=no"])
+        self.assertEqual(done.returncode, 0, done.stdout[-4000:])
+        self.assertIn("PASSED", done.stdout)
+
+    def test_mpirun_in_a_batch_job_runs_the_executor_suite(self):
+        out = tempfile.mktemp(prefix="rankpool-slurm-executor.", suffix=".out")
+        done = run(["sbatch", "--wait", "--ntasks=3", "--time=5", "--output=" + out,
+                    "--wrap", "mpirun %s --gtest_color=no" % self.binary()])
+        text = read(out) if os.path.exists(out) else ""
+        self.assertEqual(done.returncode, 0, done.stdout + text[-4000:])
+        self.assertIn("PASSED", text)
+        os.unlink(out)
+
+
+if __name__ == "__main__":
+    argv = _parse_own_args(sys.argv)
+    ENV = start_cluster()
+    try:
+        program = unittest.main(argv=argv, exit=False, verbosity=2)
+        status = 0 if program.result.wasSuccessful() else 1
+    finally:
+        stop_cluster(ENV)
+    sys.exit(status)

@@ -1,5 +1,6 @@
 #include "farm.hpp"
 
+#include "deadline.hpp"
 #include "spawn.hpp"
 #include "staged_file.hpp"
 
@@ -16,6 +17,7 @@
 #include <mutex>
 #include <optional>
 #include <sstream>
+#include <thread>
 #include <unordered_map>
 
 RANKPOOL_REGISTER(rankpool::run::run_task);
@@ -23,6 +25,22 @@ RANKPOOL_REGISTER(rankpool::run::run_task);
 namespace rankpool::run {
 
 std::atomic<bool> stop_requested{false};
+std::atomic<bool> drain_requested{false};
+
+void request_drain() noexcept {
+  drain_requested = true;
+}
+
+void drain_watch(double grace_seconds, const std::atomic<bool>& done) {
+  std::optional<std::chrono::steady_clock::time_point> since;
+  while (!done) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (!drain_requested) continue;
+    const auto now = std::chrono::steady_clock::now();
+    if (!since) since = now;
+    if (now - *since >= std::chrono::duration<double>(grace_seconds)) stop_requested = true;
+  }
+}
 
 namespace {
 
@@ -60,8 +78,15 @@ task_outcome run_task(task_request request) {
     spawn.env.push_back("RANKPOOL_REPEAT_INDEX=" + std::to_string(request.repeat_index));
   }
   task_outcome outcome;
-  if (stop_requested) {  // the farm is stopping: do not start anything
+  if (stop_requested || drain_requested) {  // the farm is stopping: do not start anything
     outcome.status = "interrupted";
+    outcome.rank = rank;
+    return outcome;
+  }
+  // Queued on the root while workers were busy, it reached one too late to
+  // end before the allocation does.
+  if (request.latest_start > 0 && unix_now() > request.latest_start) {
+    outcome.status = "no_time";
     outcome.rank = rank;
     return outcome;
   }
@@ -162,13 +187,25 @@ void print_block(int fd, const std::string& text, bool tag, std::uint64_t id) {
 
 class farm {
  public:
-  farm(rankpool::executor& pool, const std::vector<task>& tasks, const farm_options& opts)
-      : pool_(pool), tasks_(tasks), opts_(opts), journal_(opts.journal_path, opts.sync_journal) {
+  farm(rankpool::executor& pool, const std::vector<task>& tasks, const farm_options& opts,
+       std::optional<allocation_end> end)
+      : pool_(pool),
+        tasks_(tasks),
+        opts_(opts),
+        journal_(opts.journal_path, opts.sync_journal),
+        end_(std::move(end)) {
     show_progress_ = opts.progress || ::isatty(2);
   }
 
   int run(const journal_state& before) {
     const auto started = clock::now();
+    // A task's last attempt in the journal says how long it takes.
+    for (const auto& t : tasks_) {
+      const auto it = before.last.find(t.id);
+      if (it != before.last.end() && it->second.command == t.command) {
+        known_seconds_[t.id] = std::max(0.0, it->second.end - it->second.start);
+      }
+    }
     std::vector<std::vector<std::size_t>> phases;
     for (std::size_t i = 0; i < tasks_.size(); ++i) {
       const auto& t = tasks_[i];
@@ -212,10 +249,20 @@ class farm {
     const std::size_t ahead = static_cast<std::size_t>(pool_.max_workers()) * 2;
     while (!queue.empty() || !in_flight_.empty()) {
       if (stop_requested && !stopping_) stop("rankpool-run: stopping on a signal");
+      if (drain_requested && !stopping_) {
+        drained_ = true;
+        stop("rankpool-run: draining (SIGUSR1): no new tasks; running ones may take " +
+             std::to_string(opts_.grace_seconds) + " s more");
+      }
       while (!stopping_ && !queue.empty() && in_flight_.size() < ahead) {
         const auto [index, number] = queue.front();
         queue.pop_front();
-        submit(index, number);
+        const double latest = latest_start(index);
+        if (latest > 0 && unix_now() > latest) {
+          ++no_time_;  // cannot end before the allocation does: left for a --resume
+          continue;
+        }
+        submit(index, number, latest);
       }
       if (stopping_) queue.clear();
       if (in_flight_.empty()) continue;
@@ -225,7 +272,21 @@ class farm {
     }
   }
 
-  void submit(std::size_t index, int number) {
+  // The last moment task `index` may start and still end, with --grace to
+  // spare, before the allocation does; 0 without a known end. Its length:
+  // its own last attempt in the journal, else --task-time, else the longest
+  // task of this run so far.
+  double latest_start(std::size_t index) const {
+    if (!end_) return 0;
+    const auto it = known_seconds_.find(tasks_[index].id);
+    double expected = it != known_seconds_.end() ? it->second : opts_.task_time;
+    if (it == known_seconds_.end() && expected <= 0 && !stats_.slowest.empty()) {
+      expected = stats_.slowest.front().first;
+    }
+    return end_->at - opts_.grace_seconds - expected;
+  }
+
+  void submit(std::size_t index, int number, double latest) {
     const auto& t = tasks_[index];
     task_request request;
     request.id = t.id;
@@ -238,6 +299,7 @@ class farm {
     request.output_dir = opts_.output_dir;
     request.sync_outputs = opts_.sync_journal;
     request.nworkers = pool_.max_workers();
+    request.latest_start = latest;
     const auto slot = next_slot_++;
     auto f = pool_.submit(run_task, request);
     in_flight_.emplace(slot, attempt{index, number, f});
@@ -265,6 +327,10 @@ class farm {
     }
     if (outcome.status == "interrupted") {  // not an attempt: --resume runs it again
       print_output(t, outcome);
+      return;
+    }
+    if (outcome.status == "no_time") {  // reached a worker too late: not an attempt either
+      ++no_time_;
       return;
     }
     std::optional<int> signal;
@@ -353,6 +419,18 @@ class farm {
                  tasks_.size(), stats_.ok, stats_.failed, stats_.timeout, stats_.skipped,
                  skipped_failed_, not_run, stats_.retried, wall, stats_.task_seconds,
                  pool_.max_workers(), capacity > 0 ? 100.0 * stats_.task_seconds / capacity : 0.0);
+    if (no_time_ > 0) {
+      std::fprintf(stderr,
+                   "rankpool-run: %zu not started: not enough time left in the allocation (it "
+                   "ends %s, from %s); run again with --resume to finish them\n",
+                   no_time_, describe_time(end_->at, unix_now()).c_str(), end_->source.c_str());
+    }
+    if (drained_) {
+      std::fprintf(stderr,
+                   "rankpool-run: %zu not started: the farm was asked to drain (SIGUSR1); run "
+                   "again with --resume to finish them\n",
+                   not_run - no_time_);
+    }
     for (std::size_t k = 0; k < stats_.slowest.size() && k < 3 && tasks_.size() > 1; ++k) {
       const auto& [seconds, index] = stats_.slowest[k];
       const auto& t = tasks_[index];
@@ -371,6 +449,10 @@ class farm {
   std::uint64_t next_slot_ = 0;
   std::size_t to_run_ = 0;
   std::size_t skipped_failed_ = 0;
+  std::optional<allocation_end> end_;
+  std::unordered_map<std::uint64_t, double> known_seconds_;  // by task id, from the journal
+  std::size_t no_time_ = 0;  // tasks not started: they could not end before end_
+  bool drained_ = false;
   bool stopping_ = false;
   bool show_progress_ = false;
   stats stats_;
@@ -387,7 +469,17 @@ int run_farm(rankpool::executor& pool, const std::vector<task>& tasks, const far
     std::cerr << "rankpool-run: skipped " << before.torn_lines << " unreadable line(s) in "
               << opts.journal_path << " (a record cut short by a kill)\n";
   }
-  farm f(pool, tasks, opts);
+  std::optional<allocation_end> end;
+  if (!opts.deadline.empty()) {
+    end = allocation_end{parse_deadline(opts.deadline, unix_now()), "--deadline"};
+  } else {
+    end = scheduler_end();
+  }
+  if (end) {
+    std::cerr << "rankpool-run: the allocation ends " << describe_time(end->at, unix_now())
+              << " (from " << end->source << "); tasks that cannot end by then are not started\n";
+  }
+  farm f(pool, tasks, opts, end);
   return f.run(before);
 }
 

@@ -26,17 +26,18 @@ struct task_request {
   std::string output_dir;     // empty: capture output and send it to the root
   bool sync_outputs = false;  // --sync: output files survive a power loss once renamed
   int nworkers = 1;
+  double latest_start = 0;  // unix seconds; a worker reaching the task later does not start it
 
   template <class A>
   void serialize(A& ar, unsigned) {
     ar& id& line& command& has_repeat_index& repeat_index& timeout_seconds& grace_seconds&
-        output_dir& sync_outputs& nworkers;
+        output_dir& sync_outputs& nworkers& latest_start;
   }
 };
 
 // What came of one attempt.
 struct task_outcome {
-  std::string status;  // ok, failed, timeout
+  std::string status;  // ok, failed, timeout; interrupted, no_time (not attempts)
   int exit_code = 0;
   int signal = -1;  // -1: none
   double start = 0;
@@ -57,6 +58,16 @@ task_outcome run_task(task_request request);
 // Set by SIGTERM/SIGINT on any rank: workers end their running command, the
 // root stops dispatching.
 extern std::atomic<bool> stop_requested;
+// Set by SIGUSR1 (e.g. Slurm's --signal=USR1@N before the time limit): the
+// root starts no more tasks; running ones get --grace seconds to end, then
+// stop_requested is set (see drain_watch).
+extern std::atomic<bool> drain_requested;
+
+// Call from the signal handler of the drain signal, on every rank.
+void request_drain() noexcept;
+// Run on a thread of every rank: sets stop_requested `grace` seconds after
+// a drain was requested. Returns when `done` becomes true.
+void drain_watch(double grace_seconds, const std::atomic<bool>& done);
 
 struct farm_options {
   double timeout_seconds = 0;
@@ -70,6 +81,8 @@ struct farm_options {
   bool retry_failed = false;
   bool sync_journal = false;
   std::string journal_path;
+  std::string deadline;  // --deadline text; empty: the scheduler's end, if any
+  double task_time = 0;  // --task-time: a task's expected seconds when its journal has none
 };
 
 // Runs the tasks on the pool (root only); returns the exit status:

@@ -1,5 +1,6 @@
 // rankpool-run: run a file of shell commands across the ranks of one
 // allocation, resumably.   mpirun -n N rankpool-run [options] TASKFILE
+#include "deadline.hpp"
 #include "farm.hpp"
 #include "taskfile.hpp"
 
@@ -7,9 +8,11 @@
 #include <boost/mpi/environment.hpp>
 #include <boost/program_options.hpp>
 
+#include <atomic>
 #include <csignal>
 #include <fstream>
 #include <iostream>
+#include <thread>
 
 namespace po = boost::program_options;
 namespace rr = rankpool::run;
@@ -25,6 +28,10 @@ struct command_line {
 
 void request_stop(int) {
   rr::stop_requested = true;
+}
+
+void request_drain(int) {
+  rr::request_drain();
 }
 
 // Parsed identically on every rank, before any collective call, so a usage
@@ -46,7 +53,9 @@ command_line parse(int argc, char** argv) {
     ("tag", po::bool_switch(&c.farm.tag), "prefix each output line with [task id]")
     ("output-dir", po::value(&c.farm.output_dir), "write task-<id>.out/.err there, whole (renamed into place when the task ends), instead of printing")
     ("progress", po::bool_switch(&c.farm.progress), "show a progress bar even when stderr is not a terminal")
-    ("sync", po::bool_switch(&c.farm.sync_journal), "fdatasync each journal record, fsync output files before renaming them (survives a node crash)");
+    ("sync", po::bool_switch(&c.farm.sync_journal), "fdatasync each journal record, fsync output files before renaming them (survives a node crash)")
+    ("deadline", po::value(&c.farm.deadline), "when the allocation ends: seconds from now (3600), a clock time (14:30) or ISO 8601 (2026-11-30T14:30:00Z); default: the Slurm job's end. Tasks that cannot end before it (with --grace to spare) are not started")
+    ("task-time", po::value(&c.farm.task_time), "seconds a task is expected to take when the journal has no earlier attempt of it (for --deadline)");
   // clang-format on
   po::options_description hidden;
   hidden.add_options()("taskfile", po::value(&c.taskfile));
@@ -66,6 +75,15 @@ command_line parse(int argc, char** argv) {
   if (c.farm.timeout_seconds < 0) throw po::error("--timeout must not be negative");
   if (c.farm.grace_seconds < 0) throw po::error("--grace must not be negative");
   if (c.farm.retries < 0) throw po::error("--retries must not be negative");
+  if (c.farm.task_time < 0) throw po::error("--task-time must not be negative");
+  if (!c.farm.deadline.empty()) {
+    try {
+      rr::parse_deadline(c.farm.deadline,
+                         rr::unix_now());  // the root reads it again when it starts
+    } catch (const rr::deadline_error& e) {
+      throw po::error(e.what());
+    }
+  }
   if (c.farm.journal_path.empty()) {
     c.farm.journal_path = c.taskfile == "-" ? "rankpool.journal" : c.taskfile + ".journal";
   }
@@ -95,6 +113,18 @@ int main(int argc, char** argv) {
   }
   std::signal(SIGTERM, request_stop);
   std::signal(SIGINT, request_stop);
+  std::signal(SIGUSR1, request_drain);
+  // After a drain signal, running tasks get --grace seconds, then are stopped.
+  std::atomic<bool> finished{false};
+  std::thread watch([&] { rr::drain_watch(cl.farm.grace_seconds, finished); });
+  struct join_on_exit {
+    std::atomic<bool>& finished;
+    std::thread& watch;
+    ~join_on_exit() {
+      finished = true;
+      watch.join();
+    }
+  } joiner{finished, watch};
 
   rankpool::options opts;
   opts.window = 1;  // a task waits on the root, not behind a long task on a busy worker

@@ -735,6 +735,90 @@ class InterruptTest(FarmTestCase):
                              self.path("tasks.txt.journal")))
 
 
+# ---------------------------------------------------------------- the allocation's end
+
+def worker_count():
+    """Workers of a farm in this configuration: ranks but the root, or one
+    local thread per core."""
+    return RANKS - 1 if RANKS > 1 else (os.cpu_count() or 1)
+
+
+class AllocationTest(FarmTestCase):
+
+    def test_deadline_starts_only_tasks_that_end_in_time_then_resume_finishes(self):
+        # Tasks of 1 s, a deadline 4 s away and --grace 0.5: a task may start
+        # until 2.5 s, so about three rounds run and the rest are left.
+        count = 3 * worker_count() + 4
+        name = self.taskfile("#RANKPOOL REPEAT %d sleep 1; echo $RANKPOOL_TASK_ID >> done.log\n"
+                             % count)
+        began = time.time()
+        r = self.farm(["--deadline", "4", "--task-time", "1", "--grace", "0.5", name])
+        self.assertExit(r, 1)
+        self.assertIn("not started: not enough time left in the allocation", r.stderr)
+        self.assertIn("from --deadline", r.stderr)
+        done = [int(x) for x in read_lines(self.path("done.log"))]
+        self.assertGreater(len(done), 0, r)
+        self.assertLess(len(done), count, r)
+        for record in self.journal():
+            self.assertEqual(record["status"], "ok", record)
+            self.assertLessEqual(record["end"], began + 4.5, record)  # none ran past the deadline
+        r = self.farm(["--resume", name])
+        self.assertExit(r, 0)
+        done = sorted(int(x) for x in read_lines(self.path("done.log")))
+        self.assertEqual(done, list(range(count)), "every task once, none twice")
+
+    def test_deadline_that_cannot_be_read_is_a_usage_error(self):
+        name = self.taskfile("true\n")
+        for bad in ("tomorrowish", "25:00", "2026-13-01T00:00", "-5"):
+            r = self.farm(["--deadline", bad, name])
+            self.assertExit(r, 2)
+            self.assertIn("--deadline", r.stderr)
+            self.assertIn(bad, r.stderr)
+
+    def test_clock_time_and_iso_8601_deadlines_are_accepted(self):
+        name = self.taskfile("true\n")
+        later = time.gmtime(time.time() + 3600)
+        for good in (time.strftime("%Y-%m-%dT%H:%M:%SZ", later),
+                     time.strftime("%Y-%m-%dT%H:%M", time.localtime(time.time() + 3600)),
+                     time.strftime("%H:%M", time.localtime(time.time() + 3600))):
+            r = self.farm(["--deadline", good, name])
+            self.assertExit(r, 0)
+            self.assertIn("the allocation ends", r.stderr)
+
+    def test_sigusr1_drains_running_tasks_end_the_rest_wait_for_resume(self):
+        # USR1 (Slurm's --signal=USR1@N before the time limit): no new task
+        # starts; the running ones end (--grace is longer than they need).
+        count = 2 * worker_count() + 2
+        name = self.taskfile(
+            "#RANKPOOL REPEAT %d echo $RANKPOOL_TASK_ID >> started.log; sleep 2; "
+            "echo $RANKPOOL_TASK_ID >> done.log\n" % count)
+        proc = subprocess.Popen(
+            farm_command(["--grace", "20", name]), cwd=self.dir, env=farm_environment(),
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            start_new_session=True)
+        try:
+            deadline = time.monotonic() + 30
+            while not read_lines(self.path("started.log")) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.3)
+            os.kill(proc.pid, signal.SIGUSR1)
+            _, err = proc.communicate(timeout=60)
+        finally:
+            kill_session(proc.pid)
+            proc.wait()
+        err = err.decode(errors="replace")
+        self.assertEqual(proc.returncode, 1, err)
+        self.assertIn("asked to drain (SIGUSR1)", err)
+        started = sorted(int(x) for x in read_lines(self.path("started.log")))
+        done = sorted(int(x) for x in read_lines(self.path("done.log")))
+        self.assertEqual(started, done, "every task that started ended\n" + err)
+        self.assertLess(len(done), count, err)
+        r = self.farm(["--resume", name])
+        self.assertExit(r, 0)
+        self.assertEqual(sorted(int(x) for x in read_lines(self.path("done.log"))),
+                         list(range(count)))
+
+
 # ---------------------------------------------------------------- 12: stdin
 
 class StdinTest(FarmTestCase):

@@ -129,6 +129,30 @@ class ShippedScripts(unittest.TestCase):
         self.assertIn("three", text)
         self.assertNotIn("[0] one", text)  # ran in the first job; not again
 
+    def test_a_farm_too_long_for_a_one_minute_job_drains_then_a_second_job_finishes_it(self):
+        # 26 tasks of 5 s on 2 workers need 65 s: the first job (1 minute)
+        # starts only tasks that can end before its time limit (read from
+        # squeue), the second (--resume) runs the rest; no ok task runs twice.
+        tasks = os.path.join(self.dir, "tasks.txt")
+        with open(tasks, "w") as f:
+            f.write("#RANKPOOL REPEAT 26 sleep 5; echo $RANKPOOL_TASK_ID >> %s/done.log\n"
+                    % self.dir)
+        env = {"RANKPOOL_TASKS": tasks, "RANKPOOL_RUN_ARGS": "--task-time 5 --grace 2"}
+        out = os.path.join(self.dir, "first.out")
+        first = run(["sbatch", "--wait", "--nodes=1", "--ntasks-per-node=3", "--time=1",
+                     "--output=" + out, "cluster-configs/slurm-farm.sbatch"], env)
+        text = read(out)
+        self.assertNotEqual(first.returncode, 0, text)
+        self.assertIn("(from squeue)", text)
+        self.assertIn("not started: not enough time left in the allocation", text)
+        self.assertNotIn("DUE TO TIME LIMIT", text)  # it ended by itself, before Slurm's limit
+        done_first = read(os.path.join(self.dir, "done.log")).split()
+        self.assertGreater(len(done_first), 10, text)
+        self.assertLess(len(done_first), 26, text)
+        text = self.sbatch("slurm-farm.sbatch", env)
+        done = sorted(int(x) for x in read(os.path.join(self.dir, "done.log")).split())
+        self.assertEqual(done, list(range(26)), "each task exactly once\n" + text)
+
     def test_a_job_larger_than_the_cluster_is_refused_not_left_pending(self):
         done = run(["sbatch", "--nodes=1", "--ntasks-per-node=64", "--time=5",
                     "--output=/dev/null", "cluster-configs/slurm.sbatch"])

@@ -3,6 +3,7 @@
 #include "deadline.hpp"
 #include "spawn.hpp"
 #include "staged_file.hpp"
+#include "status.hpp"
 
 #include <mpi.h>
 #include <unistd.h>
@@ -90,6 +91,8 @@ task_outcome run_task(task_request request) {
     outcome.rank = rank;
     return outcome;
   }
+  static const std::string host = host_name();
+  if (request.report_start) report_start(request.id, {host, rank, unix_now()});
   // With --output-dir the command writes to temporary files, renamed into
   // place when it ends: task-<id>.out/.err are always a whole attempt's output.
   std::optional<staged_file> out_file, err_file;
@@ -112,7 +115,6 @@ task_outcome run_task(task_request request) {
   outcome.signal = result.signal.value_or(-1);
   outcome.start = result.start;
   outcome.end = result.end;
-  static const std::string host = host_name();
   outcome.host = host;
   outcome.rank = rank;
   outcome.out = std::move(result.out);
@@ -199,6 +201,7 @@ class farm {
 
   int run(const journal_state& before) {
     const auto started = clock::now();
+    started_unix_ = unix_now();
     // A task's last attempt in the journal says how long it takes.
     for (const auto& t : tasks_) {
       const auto it = before.last.find(t.id);
@@ -222,6 +225,7 @@ class farm {
       run_phase(phase);
       if (stopping_) break;
     }
+    update_status(true);
     if (show_progress_) std::cerr << '\n';
     summary(std::chrono::duration<double>(clock::now() - started).count());
     const bool all_ok = stats_.failed == 0 && stats_.timeout == 0 && !stopping_ &&
@@ -269,6 +273,7 @@ class farm {
       const auto slot = done_->pop(std::chrono::milliseconds(200));
       if (slot) finish(*slot, queue);
       draw_progress();
+      update_status(false);
     }
   }
 
@@ -300,6 +305,7 @@ class farm {
     request.sync_outputs = opts_.sync_journal;
     request.nworkers = pool_.max_workers();
     request.latest_start = latest;
+    request.report_start = !opts_.status_path.empty();
     const auto slot = next_slot_++;
     auto f = pool_.submit(run_task, request);
     in_flight_.emplace(slot, attempt{index, number, f});
@@ -314,6 +320,7 @@ class farm {
     if (it == in_flight_.end()) return;
     const attempt a = it->second;
     in_flight_.erase(it);
+    starts_.erase(tasks_[a.task_index].id);
     if (a.future.cancelled()) return;  // never started: not an attempt
     const auto& t = tasks_[a.task_index];
     task_outcome outcome;
@@ -404,6 +411,45 @@ class farm {
     std::cerr << line << std::flush;
   }
 
+  // --status: rewrites the snapshot about once a second (and at the end).
+  void update_status(bool force) {
+    if (opts_.status_path.empty()) return;
+    collect_starts(starts_);
+    const auto now = clock::now();
+    if (!force && now - last_status_ < std::chrono::seconds(1)) return;
+    last_status_ = now;
+    status_snapshot s;
+    s.taskfile = opts_.taskfile;
+    s.total = tasks_.size();
+    s.ok = stats_.ok;
+    s.failed = stats_.failed;
+    s.timeout = stats_.timeout;
+    s.skipped = stats_.skipped;
+    s.not_started_no_time = no_time_;
+    s.workers = pool_.max_workers();
+    s.started = started_unix_;
+    for (const auto& [slot, a] : in_flight_) {
+      const auto& t = tasks_[a.task_index];
+      const auto where = starts_.find(t.id);
+      if (where == starts_.end() && !a.future.running()) continue;  // still queued
+      running_task r{t.id, t.line, t.command, std::nullopt};
+      if (where != starts_.end()) r.where = where->second;
+      s.running.push_back(std::move(r));
+    }
+    std::sort(s.running.begin(), s.running.end(),
+              [](const running_task& a, const running_task& b) { return a.id < b.id; });
+    const std::size_t finished = stats_.ok + stats_.failed + stats_.timeout;
+    const std::size_t ended = finished + no_time_ + s.running.size();
+    s.queued = to_run_ > ended && !stopping_ ? to_run_ - ended : 0;
+    const double elapsed = unix_now() - started_unix_;
+    s.tasks_per_s = elapsed > 0 ? static_cast<double>(finished) / elapsed : 0;
+    if (s.tasks_per_s > 0) {
+      s.eta_s = static_cast<double>(s.queued + s.running.size()) / s.tasks_per_s;
+    }
+    if (end_) s.allocation_end = end_->at;
+    write_status(opts_.status_path, s);
+  }
+
   clock::time_point first_draw() {
     if (!progress_start_) progress_start_ = clock::now();
     return *progress_start_;
@@ -452,6 +498,9 @@ class farm {
   std::optional<allocation_end> end_;
   std::unordered_map<std::uint64_t, double> known_seconds_;  // by task id, from the journal
   std::size_t no_time_ = 0;  // tasks not started: they could not end before end_
+  std::unordered_map<std::uint64_t, task_start> starts_;  // running tasks, by id (--status)
+  clock::time_point last_status_{};
+  double started_unix_ = 0;
   bool drained_ = false;
   bool stopping_ = false;
   bool show_progress_ = false;

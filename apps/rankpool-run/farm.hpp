@@ -26,12 +26,13 @@ struct task_request {
   std::string output_dir;     // empty: capture output and send it to the root
   bool sync_outputs = false;  // --sync: output files survive a power loss once renamed
   int nworkers = 1;
-  double latest_start = 0;  // unix seconds; a worker reaching the task later does not start it
+  double latest_start = 0;    // unix seconds; a worker reaching the task later does not start it
+  bool report_start = false;  // --status: tell the root where and when the task starts
 
   template <class A>
   void serialize(A& ar, unsigned) {
     ar& id& line& command& has_repeat_index& repeat_index& timeout_seconds& grace_seconds&
-        output_dir& sync_outputs& nworkers& latest_start;
+        output_dir& sync_outputs& nworkers& latest_start& report_start;
   }
 };
 
@@ -81,8 +82,10 @@ struct farm_options {
   bool retry_failed = false;
   bool sync_journal = false;
   std::string journal_path;
-  std::string deadline;  // --deadline text; empty: the scheduler's end, if any
-  double task_time = 0;  // --task-time: a task's expected seconds when its journal has none
+  std::string deadline;     // --deadline text; empty: the scheduler's end, if any
+  double task_time = 0;     // --task-time: a task's expected seconds when its journal has none
+  std::string status_path;  // --status: a JSON snapshot rewritten about once a second
+  std::string taskfile;     // named in the status file
 };
 
 // Runs the tasks on the pool (root only); returns the exit status:

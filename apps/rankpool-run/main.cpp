@@ -2,6 +2,7 @@
 // allocation, resumably.   mpirun -n N rankpool-run [options] TASKFILE
 #include "deadline.hpp"
 #include "farm.hpp"
+#include "status.hpp"
 #include "taskfile.hpp"
 
 #include <boost/mpi/communicator.hpp>
@@ -12,6 +13,7 @@
 #include <csignal>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <thread>
 
 namespace po = boost::program_options;
@@ -55,6 +57,8 @@ command_line parse(int argc, char** argv) {
     ("progress", po::bool_switch(&c.farm.progress), "show a progress bar even when stderr is not a terminal")
     ("sync", po::bool_switch(&c.farm.sync_journal), "fdatasync each journal record, fsync output files before renaming them (survives a node crash)")
     ("deadline", po::value(&c.farm.deadline), "when the allocation ends: seconds from now (3600), a clock time (14:30) or ISO 8601 (2026-11-30T14:30:00Z); default: the Slurm job's end. Tasks that cannot end before it (with --grace to spare) are not started")
+    ("status", po::value(&c.farm.status_path), "keep a JSON snapshot of the run in FILE (counts, running tasks with host, rank and start, throughput, ETA, time left), rewritten about once a second")
+    ("show-status", po::value<std::string>(), "print the snapshot in FILE (from --status) as a table, and exit; needs no mpirun")
     ("task-time", po::value(&c.farm.task_time), "seconds a task is expected to take when the journal has no earlier attempt of it (for --deadline)");
   // clang-format on
   po::options_description hidden;
@@ -71,6 +75,7 @@ command_line parse(int argc, char** argv) {
     std::exit(0);
   }
   if (c.taskfile.empty()) throw po::error("missing TASKFILE");
+  c.farm.taskfile = c.taskfile;
   if (c.farm.retry_failed && !c.farm.resume) throw po::error("--retry-failed needs --resume");
   if (c.farm.timeout_seconds < 0) throw po::error("--timeout must not be negative");
   if (c.farm.grace_seconds < 0) throw po::error("--grace must not be negative");
@@ -97,9 +102,20 @@ std::vector<rr::task> read_tasks(const std::string& path) {
   return rr::parse_taskfile(in, path);
 }
 
+// --show-status FILE reads a file: no MPI, so it works from a login node.
+std::optional<std::string> show_status_path(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--show-status" && i + 1 < argc) return std::string(argv[i + 1]);
+    if (arg.rfind("--show-status=", 0) == 0) return arg.substr(14);
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (const auto path = show_status_path(argc, argv)) return rr::show_status(*path);
   boost::mpi::environment env(argc, argv, boost::mpi::threading::multiple);
   command_line cl;
   try {

@@ -819,6 +819,58 @@ class AllocationTest(FarmTestCase):
                          list(range(count)))
 
 
+class StatusTest(FarmTestCase):
+
+    def test_status_file_shows_the_running_tasks_and_show_status_prints_them(self):
+        count = 2 * worker_count() + 1
+        name = self.taskfile("#RANKPOOL REPEAT %d sleep 2\n" % count)
+        proc = subprocess.Popen(
+            farm_command(["--status", "st.json", name]), cwd=self.dir, env=farm_environment(),
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            start_new_session=True)
+        try:
+            seen = None
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and seen is None:
+                time.sleep(0.2)
+                try:
+                    snapshot = json.loads(read(self.path("st.json")))
+                except (OSError, ValueError):
+                    continue  # not written yet (never half-written: it is renamed into place)
+                if any(r["host"] for r in snapshot["running"]):
+                    seen = snapshot
+            self.assertIsNotNone(seen, "no running task appeared in the status file")
+            self.assertEqual(seen["counts"]["total"], count)
+            self.assertEqual(seen["workers"], worker_count())
+            for r in seen["running"]:
+                if r["host"]:
+                    self.assertEqual(r["command"], "sleep 2")
+                    self.assertLessEqual(r["start"], time.time())
+                    self.assertGreaterEqual(r["rank"], 0)
+            shown = subprocess.run([BINARY, "--show-status", "st.json"], cwd=self.dir,
+                                   env=farm_environment(), stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True, timeout=30)
+            self.assertEqual(shown.returncode, 0, shown.stderr)
+            self.assertIn("tasks %d:" % count, shown.stdout)
+            self.assertIn("sleep 2", shown.stdout)
+            self.assertIn("host", shown.stdout)
+            _, err = proc.communicate(timeout=60)
+        finally:
+            kill_session(proc.pid)
+            proc.wait()
+        self.assertEqual(proc.returncode, 0, err)
+        final = json.loads(read(self.path("st.json")))
+        self.assertEqual(final["counts"]["ok"], count)
+        self.assertEqual(final["running"], [])
+
+    def test_show_status_of_a_missing_file_is_an_error_naming_it(self):
+        r = subprocess.run([BINARY, "--show-status", "nowhere.json"], cwd=self.dir,
+                           env=farm_environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, timeout=30)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("nowhere.json", r.stderr)
+
+
 # ---------------------------------------------------------------- 12: stdin
 
 class StdinTest(FarmTestCase):

@@ -1,6 +1,7 @@
 #include "farm.hpp"
 
 #include "deadline.hpp"
+#include "resources.hpp"
 #include "spawn.hpp"
 #include "staged_file.hpp"
 #include "status.hpp"
@@ -91,6 +92,31 @@ task_outcome run_task(task_request request) {
     outcome.rank = rank;
     return outcome;
   }
+  // --cpus-per-task, --gpus-per-task: a slot of the node's cores and GPUs,
+  // held while the command runs (waiting here if every slot is taken).
+  std::optional<lease> held;
+  if (task_resources != nullptr && task_resources->enabled()) {
+    held = task_resources->acquire(stop_requested);
+    if (!held) {
+      outcome.status = "interrupted";
+      outcome.rank = rank;
+      return outcome;
+    }
+    if (request.latest_start > 0 && unix_now() > request.latest_start) {
+      task_resources->release(*held);  // waited for a slot past the last moment to start
+      outcome.status = "no_time";
+      outcome.rank = rank;
+      return outcome;
+    }
+    for (auto& v : held->environment()) spawn.env.push_back(std::move(v));
+    spawn.cpus = held->cpus;
+  }
+  struct give_back {
+    std::optional<lease>& l;
+    ~give_back() {
+      if (l) task_resources->release(*l);
+    }
+  } release_when_done{held};
   static const std::string host = host_name();
   if (request.report_start) report_start(request.id, {host, rank, unix_now()});
   // With --output-dir the command writes to temporary files, renamed into

@@ -2,6 +2,7 @@
 // allocation, resumably.   mpirun -n N rankpool-run [options] TASKFILE
 #include "deadline.hpp"
 #include "farm.hpp"
+#include "resources.hpp"
 #include "status.hpp"
 #include "taskfile.hpp"
 
@@ -13,6 +14,7 @@
 #include <csignal>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <optional>
 #include <thread>
 
@@ -26,6 +28,7 @@ constexpr int usage_error = 2;
 struct command_line {
   std::string taskfile;
   rr::farm_options farm;
+  rr::resource_request resources;
 };
 
 void request_stop(int) {
@@ -59,6 +62,9 @@ command_line parse(int argc, char** argv) {
     ("deadline", po::value(&c.farm.deadline), "when the allocation ends: seconds from now (3600), a clock time (14:30) or ISO 8601 (2026-11-30T14:30:00Z); default: the Slurm job's end. Tasks that cannot end before it (with --grace to spare) are not started")
     ("status", po::value(&c.farm.status_path), "keep a JSON snapshot of the run in FILE (counts, running tasks with host, rank and start, throughput, ETA, time left), rewritten about once a second")
     ("show-status", po::value<std::string>(), "print the snapshot in FILE (from --status) as a table, and exit; needs no mpirun")
+    ("cpus-per-task", po::value(&c.resources.cpus_per_task), "give each task N cores of its node (a CPU affinity mask and OMP_NUM_THREADS=N); no two running tasks share a core")
+    ("gpus-per-task", po::value(&c.resources.gpus_per_task), "give each task N GPUs of its node (CUDA_VISIBLE_DEVICES, ROCR_VISIBLE_DEVICES, ZE_AFFINITY_MASK); no two running tasks share a GPU")
+    ("gpus", po::value(&c.resources.gpus), "the node's GPUs, e.g. 0,1,2,3 (default: CUDA_VISIBLE_DEVICES, SLURM_STEP_GPUS, SLURM_JOB_GPUS, else /dev/nvidia*)")
     ("task-time", po::value(&c.farm.task_time), "seconds a task is expected to take when the journal has no earlier attempt of it (for --deadline)");
   // clang-format on
   po::options_description hidden;
@@ -81,6 +87,8 @@ command_line parse(int argc, char** argv) {
   if (c.farm.grace_seconds < 0) throw po::error("--grace must not be negative");
   if (c.farm.retries < 0) throw po::error("--retries must not be negative");
   if (c.farm.task_time < 0) throw po::error("--task-time must not be negative");
+  if (c.resources.cpus_per_task < 0) throw po::error("--cpus-per-task must not be negative");
+  if (c.resources.gpus_per_task < 0) throw po::error("--gpus-per-task must not be negative");
   if (!c.farm.deadline.empty()) {
     try {
       rr::parse_deadline(c.farm.deadline,
@@ -141,6 +149,16 @@ int main(int argc, char** argv) {
       watch.join();
     }
   } joiner{finished, watch};
+
+  // Collective: the ranks of each node share their table of core and GPU slots.
+  std::unique_ptr<rr::node_resources> resources;
+  try {
+    resources = std::make_unique<rr::node_resources>(cl.resources);
+  } catch (const std::runtime_error& e) {
+    if (boost::mpi::communicator().rank() == 0) std::cerr << "rankpool-run: " << e.what() << '\n';
+    return usage_error;
+  }
+  rr::task_resources = resources.get();
 
   rankpool::options opts;
   opts.window = 1;  // a task waits on the root, not behind a long task on a busy worker

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/syscall.h>
@@ -137,8 +138,19 @@ spawn_result run_command(const spawn_request& request, const std::atomic<bool>* 
   spawn_result result;
   result.start = unix_now();
   pid_t pid = 0;
+  // A child starts with its parent thread's affinity: narrowed for the spawn
+  // (--cpus-per-task), then restored, on this thread only.
+  cpu_set_t before;
+  const bool pin = !request.cpus.empty() && sched_getaffinity(0, sizeof before, &before) == 0;
+  if (pin) {
+    cpu_set_t mask;
+    CPU_ZERO(&mask);
+    for (int c : request.cpus) CPU_SET(c, &mask);
+    sched_setaffinity(0, sizeof mask, &mask);
+  }
   const int rc = posix_spawn(&pid, "/bin/bash", setup.actions(), setup.attr(),
                              const_cast<char* const*>(argv), envp.data());
+  if (pin) sched_setaffinity(0, sizeof before, &before);
   if (rc != 0) throw_errno(rc, "could not start /bin/bash");
   out_write.reset();  // the child has its copies; EOF comes when it (and its children) exit
   err_write.reset();

@@ -18,6 +18,7 @@ struct spawn_request {
   double grace_seconds = 5;      // between SIGTERM and SIGKILL
   std::string stdout_path;       // empty: capture into spawn_result::out
   std::string stderr_path;       // empty: capture into spawn_result::err
+  std::vector<int> cpus;         // non-empty: the command may run on these cores only
 };
 
 struct spawn_result {

@@ -871,6 +871,80 @@ class StatusTest(FarmTestCase):
         self.assertIn("nowhere.json", r.stderr)
 
 
+class ResourcesTest(FarmTestCase):
+    """--gpus-per-task and --cpus-per-task: every running task gets its own."""
+
+    LOG_TASK = ('echo "$(date +%s.%N) $RANKPOOL_TASK_ID start $CUDA_VISIBLE_DEVICES '
+                '$ROCR_VISIBLE_DEVICES $ZE_AFFINITY_MASK ${OMP_NUM_THREADS:-none} '
+                '${RANKPOOL_CPUS:-none} $(grep Cpus_allowed_list /proc/self/status | cut -f2)" '
+                '>> use.log; sleep 0.3; echo "$(date +%s.%N) $RANKPOOL_TASK_ID end" >> use.log')
+
+    def intervals(self):
+        starts, ends = {}, {}
+        for line in read_lines(self.path("use.log")):
+            fields = line.split()
+            if fields[2] == "start":
+                starts[fields[1]] = (float(fields[0]), fields[3:])
+            else:
+                ends[fields[1]] = float(fields[0])
+        self.assertEqual(set(starts), set(ends))
+        return [(starts[t][0], ends[t], starts[t][1]) for t in starts]
+
+    def assert_never_shared(self, spans, key):
+        for i, (s1, e1, f1) in enumerate(spans):
+            for s2, e2, f2 in spans[i + 1:]:
+                if s1 < e2 and s2 < e1:  # ran at the same time
+                    self.assertTrue(set(key(f1)).isdisjoint(key(f2)),
+                                    "two running tasks shared %s and %s" % (f1, f2))
+
+    def max_concurrent(self, spans):
+        events = sorted([(s, 1) for s, _, _ in spans] + [(e, -1) for _, e, _ in spans])
+        now = most = 0
+        for _, step in events:
+            now += step
+            most = max(most, now)
+        return most
+
+    def test_gpus_per_task_never_gives_one_gpu_to_two_running_tasks(self):
+        # 3 pretend GPUs on 4 workers (mpirun -n 5), or 1 on the local threads.
+        gpus = ["0", "1", "2"] if RANKS > 1 else ["7"]
+        name = self.taskfile("#RANKPOOL REPEAT 16 %s\n" % self.LOG_TASK)
+        args = ["--gpus", ",".join(gpus), "--gpus-per-task", "1", name]
+        command = (["mpirun", "--oversubscribe", "-n", "5", BINARY] + args if RANKS > 1
+                   else [BINARY] + args)
+        r = subprocess.run(command, cwd=self.dir, env=farm_environment(), stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=RUN_TIMEOUT)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        spans = self.intervals()
+        self.assertEqual(len(spans), 16)
+        for _, _, f in spans:
+            cuda, rocr, ze = f[0], f[1], f[2]
+            self.assertIn(cuda, gpus)
+            self.assertEqual((rocr, ze), (cuda, cuda))
+        self.assert_never_shared(spans, lambda f: [f[0]])
+        self.assertLessEqual(self.max_concurrent(spans), len(gpus))
+
+    def test_cpus_per_task_pins_each_task_to_cores_no_other_running_task_has(self):
+        name = self.taskfile("#RANKPOOL REPEAT 12 %s\n" % self.LOG_TASK)
+        r = self.farm(["--cpus-per-task", "1", name])
+        self.assertExit(r, 0)
+        spans = self.intervals()
+        self.assertEqual(len(spans), 12)
+        for _, _, f in spans:
+            omp, cpus, allowed = f[-3], f[-2], f[-1]
+            self.assertEqual(omp, "1")
+            self.assertEqual(allowed, cpus, "the task's affinity is the cores it was given")
+        self.assert_never_shared(spans, lambda f: f[-2].split(","))
+        self.assertLessEqual(self.max_concurrent(spans), os.cpu_count())
+
+    def test_a_node_without_enough_gpus_is_a_usage_error(self):
+        name = self.taskfile("true\n")
+        r = self.farm(["--gpus", "0", "--gpus-per-task", "2", name])
+        self.assertExit(r, 2)
+        self.assertIn("too few resources", r.stderr)
+        self.assertIn("--gpus-per-task 2", r.stderr)
+
+
 # ---------------------------------------------------------------- 12: stdin
 
 class StdinTest(FarmTestCase):

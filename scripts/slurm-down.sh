@@ -11,7 +11,16 @@ if [[ -z "$root" || ! -f "$root/etc/slurm.conf" ]]; then
   exit 2
 fi
 export SLURM_CONF="$root/etc/slurm.conf"
-scancel --full --quiet --user=root 2>/dev/null || true
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+client=()
+if [[ -f "$root/run/netns.env" ]]; then  # slurm-up.sh --netns: clients run on the first host
+  set -a
+  # shellcheck source=/dev/null
+  source "$root/run/netns.env"
+  set +a
+  client=("$here/netns-hosts.sh" exec "$("$here/netns-hosts.sh" list | awk 'NR == 1 {print $1}')")
+fi
+"${client[@]}" scancel --full --quiet --user=root 2>/dev/null || true
 pid="$(cat "$root/run/unshare.pid" 2>/dev/null || true)"
 if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
   kill -TERM "$pid" 2>/dev/null || true
@@ -21,6 +30,7 @@ if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
   done
   kill -KILL "$pid" 2>/dev/null || true
 fi
+if [[ -f "$root/run/netns.env" ]]; then "$here/netns-hosts.sh" down >&2 || true; fi
 case "$root" in
   /tmp/rankpool-slurm.*) rm -rf "$root" ;;
   *) echo "slurm-down: left $root in place (not made by slurm-up.sh)" >&2 ;;

@@ -128,7 +128,16 @@ class local_core final : public executor_core {
             limits.memory = static_cast<std::size_t>(item.limits.memory_bytes);
           }
           slot_owner owner(mine);
-          process->run(item, limits, owner, reply);
+          try {
+            process->run(item, limits, owner, reply);
+          } catch (const std::exception& e) {  // no call process could be forked
+            reply.clear();
+            wire::append_error(reply, item.id,
+                               {"rankpool::broken_executor",
+                                "rankpool: call '" + std::string(item.name) +
+                                    "' could not run in a call process: " + e.what(),
+                                site_.host, site_.rank});
+          }
         } else {
           run_call(item, site_, reply);
         }

@@ -182,7 +182,18 @@ class worker {
       limits.memory = static_cast<std::size_t>(call.limits.memory_bytes);
     }
     isolated_owner owner(*this, (call.flags & wire::blocks_flag) != 0);
-    process_->run(call, limits, owner, reply);
+    try {
+      process_->run(call, limits, owner, reply);
+    } catch (const std::exception& e) {
+      // No call process could be forked (or the arena could not grow): this
+      // call fails saying so, and the next one tries to fork again.
+      wire::append_error(reply, call.id,
+                         {"rankpool::broken_executor",
+                          "rankpool: call '" + std::string(call.name) + "' could not run in a " +
+                              "call process on worker rank " + std::to_string(site_.rank) + ": " +
+                              e.what(),
+                          site_.host, site_.rank});
+    }
     send_reply(std::move(reply));
     if (const auto block = process_->result_block(); !block.empty()) {
       send_blocking(comm_, root_, wire::block_tag, block.data(), block.size(), max_part_);

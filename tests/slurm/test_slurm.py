@@ -10,6 +10,7 @@ Exits 77 (ctest: skipped) with the reason when the cluster cannot start
 here (not root, Slurm or munge not installed, no PID namespaces).
 """
 
+import json
 import os
 import shutil
 import subprocess
@@ -44,15 +45,18 @@ def _parse_own_args(argv):
     return rest
 
 
-def start_cluster():
-    """Starts the cluster; returns the environment to use, or exits 77."""
-    up = subprocess.run(["bash", os.path.join(REPO, "scripts", "slurm-up.sh"), "--cpus", "4"],
-                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+def start_cluster(*options):
+    """Starts a cluster; returns the environment to use, or None with the
+    reason printed if this machine cannot run it (exit 77 of slurm-up.sh)."""
+    up = subprocess.run(["bash", os.path.join(REPO, "scripts", "slurm-up.sh"), "--cpus", "4"]
+                        + list(options),
+                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=90)
     if up.returncode == SKIPPED:
-        print("slurm: SKIPPED: " + up.stderr.strip(), file=sys.stderr)
-        sys.exit(SKIPPED)
+        print("slurm: cannot run %s here: %s" % (" ".join(options) or "a cluster",
+                                                   up.stderr.strip()), file=sys.stderr)
+        return None
     if up.returncode != 0:
-        sys.exit("slurm-up.sh failed (%d):\n%s" % (up.returncode, up.stderr))
+        sys.exit("slurm-up.sh %s failed (%d):\n%s" % (" ".join(options), up.returncode, up.stderr))
     env = dict(os.environ)
     for line in up.stdout.splitlines():
         if line.startswith("export "):
@@ -69,9 +73,12 @@ def stop_cluster(env):
                     env["RANKPOOL_SLURM_ROOT"]], timeout=60)
 
 
-def run(args, extra_env=None, timeout=JOB_TIMEOUT):
-    env = dict(ENV)
+def run(args, extra_env=None, timeout=JOB_TIMEOUT, cluster=None):
+    env = dict(cluster or ENV)
     env.update(extra_env or {})
+    if "RANKPOOL_SLURM_LOGIN" in env:  # two pretend hosts: clients run on the first
+        args = [os.path.join(REPO, "scripts", "netns-hosts.sh"), "exec",
+                env["RANKPOOL_SLURM_LOGIN"]] + list(args)
     return subprocess.run(args, cwd=REPO, env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True, timeout=timeout)
 
@@ -184,9 +191,58 @@ class ExecutorUnderSlurm(unittest.TestCase):
         os.unlink(out)
 
 
+class TwoNodes(unittest.TestCase):
+    """Two nodes on two pretend hosts (network namespaces with their own
+    address and hostname, scripts/netns-hosts.sh): jobs span both, their
+    ranks talk over TCP."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.cluster = start_cluster("--netns")
+        if cls.cluster is None:
+            raise unittest.SkipTest("network namespaces are not available here")
+
+    @classmethod
+    def tearDownClass(cls):
+        stop_cluster(cls.cluster)
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="rankpool-slurm-test.")
+        os.chmod(self.dir, 0o755)
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def sbatch(self, script, extra_env):
+        out = os.path.join(self.dir, script + ".out")
+        done = run(["sbatch", "--wait", "--nodes=2", "--ntasks-per-node=2", "--time=5",
+                    "--output=" + out, os.path.join("cluster-configs", script)], extra_env,
+                   cluster=self.cluster)
+        text = read(out) if os.path.exists(out) else ""
+        self.assertEqual(done.returncode, 0, "sbatch: %s\njob output:\n%s" % (done.stdout, text))
+        return text
+
+    def test_mpirun_and_srun_jobs_span_both_nodes(self):
+        for script in ("slurm.sbatch", "slurm-srun.sbatch"):
+            text = self.sbatch(script, {"RANKPOOL_ARGS": "32 100000"})
+            self.assertIn("from 3200000 darts on 3 workers", text, script)
+
+    def test_a_farm_runs_tasks_on_both_hosts(self):
+        tasks = os.path.join(self.dir, "tasks.txt")
+        with open(tasks, "w") as f:
+            f.write("#RANKPOOL REPEAT 12 sleep 0.2; hostname\n")
+        self.sbatch("slurm-farm.sbatch", {"RANKPOOL_TASKS": tasks})
+        hosts = {json.loads(line)["host"] for line in read(tasks + ".journal").splitlines()}
+        login = self.cluster["RANKPOOL_SLURM_LOGIN"]
+        other = login[:-1] + "1"  # <prefix>h0 and <prefix>h1
+        self.assertEqual(hosts, {login, other})
+
+
 if __name__ == "__main__":
     argv = _parse_own_args(sys.argv)
     ENV = start_cluster()
+    if ENV is None:
+        sys.exit(SKIPPED)
     try:
         program = unittest.main(argv=argv, exit=False, verbosity=2)
         status = 0 if program.result.wasSuccessful() else 1

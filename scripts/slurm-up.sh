@@ -50,6 +50,7 @@ for tool in munged slurmctld slurmd sbatch srun squeue sinfo scontrol unshare; d
     skip "'$tool' not found (Debian packages slurmctld slurmd slurm-client munge; scripts/setup.sh installs them)"
 done
 unshare --pid --fork --kill-child true 2>/dev/null || skip "cannot make a PID namespace (unshare --pid)"
+[[ -d /sys/fs/cgroup ]] || skip "no /sys/fs/cgroup (slurmd will not start without the cgroup file system)"
 
 hosts_sh="$here/netns-hosts.sh"
 if $netns; then

@@ -23,6 +23,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -162,6 +163,18 @@ void default_signals() {
 }
 
 }  // namespace
+
+run_limits pool_limits(const options& opts) {
+  return {std::chrono::microseconds(
+              static_cast<std::int64_t>(std::ceil(opts.call_timeout.count() * 1e6))),
+          opts.call_memory_limit};
+}
+
+run_limits limits_for(const wire::call_item& item, const run_limits& pool) {
+  if (!(item.flags & wire::limits_flag)) return pool;
+  return {std::chrono::microseconds(item.limits.timeout_us),
+          static_cast<std::size_t>(item.limits.memory_bytes)};
+}
 
 call_process::call_process(call_site site, bool blocks) : site_(std::move(site)), blocks_(blocks) {
   void* page =
@@ -470,14 +483,15 @@ void call_process::child_main() {
     item_bytes.assign(arena_, static_cast<std::size_t>(control_->request_bytes));
     const std::size_t memory = static_cast<std::size_t>(control_->request_memory);
     reply.clear();
-    arena_blocks blocks((wire::reader(item_bytes).next_call().flags & wire::blocks_flag) != 0,
+    const auto item = wire::reader(item_bytes).next_call();
+    arena_blocks blocks((item.flags & wire::blocks_flag) != 0,
                         [&](std::size_t bytes) -> const char* {
                           answer(block_answer, bytes, 0);
                           next_request();
                           return arena_;
                         });
     if (memory > 0) limit_memory(memory);
-    run_call(wire::reader(item_bytes).next_call(), site_, reply, blocks_ ? &blocks : nullptr);
+    run_call(item, site_, reply, blocks_ ? &blocks : nullptr);
     if (memory > 0) limit_memory(0);
     // What the call printed appears now, not when this process ends (it
     // may be killed, or never end by itself).

@@ -25,6 +25,11 @@ struct run_limits {
   std::size_t memory = 0;
 };
 
+// The pool's limits (options::call_timeout, call_memory_limit).
+run_limits pool_limits(const options& opts);
+// One call's limits: its own (submit_with) when its item carries them, else the pool's.
+run_limits limits_for(const wire::call_item& item, const run_limits& pool);
+
 // What the call process needs from its owner while a call runs.
 class call_owner {
  public:

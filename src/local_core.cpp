@@ -9,7 +9,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cmath>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -22,9 +21,7 @@ class local_core final : public executor_core {
   local_core(const options& opts, int threads)
       : executor_core(opts),
         initializer_(opts.initializer),
-        limits_{std::chrono::microseconds(
-                    static_cast<std::int64_t>(std::ceil(opts.call_timeout.count() * 1e6))),
-                opts.call_memory_limit},
+        limits_(pool_limits(opts)),
         running_(static_cast<std::size_t>(threads)) {
     site_.rank = 0;
     site_.host = this_host();
@@ -122,14 +119,9 @@ class local_core final : public executor_core {
         std::string reply;
         const auto item = wire::reader(work.call_item).next_call();
         if (process) {
-          run_limits limits = limits_;
-          if (item.flags & wire::limits_flag) {
-            limits.timeout = std::chrono::microseconds(item.limits.timeout_us);
-            limits.memory = static_cast<std::size_t>(item.limits.memory_bytes);
-          }
           slot_owner owner(mine);
           try {
-            process->run(item, limits, owner, reply);
+            process->run(item, limits_for(item, limits_), owner, reply);
           } catch (const std::exception& e) {  // no call process could be forked
             reply.clear();
             wire::append_error(reply, item.id,

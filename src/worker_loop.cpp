@@ -15,7 +15,6 @@
 #include "wire.hpp"
 
 #include <algorithm>
-#include <cmath>
 #include <cstring>
 #include <iostream>
 #include <memory>
@@ -61,7 +60,7 @@ class worker {
         site_{comm_.rank(), this_host()},
         crash_reporter_(site_.rank, world_rank(), site_.host),
         isolated_(opts.isolation == isolation::process),
-        limits_{pool_timeout(opts), opts.call_memory_limit} {}
+        limits_(pool_limits(opts)) {}
 
   // Returns false (after telling the root) if the initializer threw, or no
   // call process could be started.
@@ -146,11 +145,6 @@ class worker {
     }
   }
 
-  static std::chrono::microseconds pool_timeout(const options& opts) {
-    return std::chrono::microseconds(
-        static_cast<std::int64_t>(std::ceil(opts.call_timeout.count() * 1e6)));
-  }
-
   std::optional<wire::error_info> start_call_process() {
     try {
       process_ = std::make_unique<call_process>(site_, /*blocks=*/true);
@@ -176,23 +170,19 @@ class worker {
       send_reply(std::move(reply));
       return;
     }
-    run_limits limits = limits_;
-    if (call.flags & wire::limits_flag) {
-      limits.timeout = std::chrono::microseconds(call.limits.timeout_us);
-      limits.memory = static_cast<std::size_t>(call.limits.memory_bytes);
-    }
+    const run_limits limits = limits_for(call, limits_);
     isolated_owner owner(*this, (call.flags & wire::blocks_flag) != 0);
     try {
       process_->run(call, limits, owner, reply);
     } catch (const std::exception& e) {
       // No call process could be forked (or the arena could not grow): this
       // call fails saying so, and the next one tries to fork again.
-      wire::append_error(reply, call.id,
-                         {"rankpool::broken_executor",
-                          "rankpool: call '" + std::string(call.name) + "' could not run in a " +
-                              "call process on worker rank " + std::to_string(site_.rank) + ": " +
-                              e.what(),
-                          site_.host, site_.rank});
+      wire::append_error(
+          reply, call.id,
+          {"rankpool::broken_executor",
+           "rankpool: call '" + std::string(call.name) + "' could not run in a " +
+               "call process on worker rank " + std::to_string(site_.rank) + ": " + e.what(),
+           site_.host, site_.rank});
     }
     send_reply(std::move(reply));
     if (const auto block = process_->result_block(); !block.empty()) {

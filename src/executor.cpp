@@ -175,6 +175,16 @@ void executor::enqueue_state(std::shared_ptr<detail::state_base> state, std::str
   core_->submit(std::move(state), std::move(item));
 }
 
+void executor::enqueue_on(const std::weak_ptr<detail::executor_core>& core,
+                          std::shared_ptr<detail::state_base> state, std::string item) {
+  const auto live = core.lock();
+  if (!live) {
+    throw std::runtime_error(
+        "rankpool: then(pool, g): the pool was destroyed before the call it follows ended");
+  }
+  live->submit(std::move(state), std::move(item));
+}
+
 detail::driver* executor::loop_driver() const noexcept {
   return core_.get();
 }

@@ -9,7 +9,9 @@
 
 #include <climits>
 #include <ctime>
+#include <deque>
 #include <iostream>
+#include <iterator>
 #include <stdexcept>
 #include <thread>
 
@@ -20,6 +22,21 @@ bool is_final(std::uint32_t word) noexcept {
   const auto s = static_cast<call_status>(word & 0xff);
   return (word & 0x100) == 0 && (s == call_status::finished || s == call_status::cancelled);
 }
+
+// As in concurrent.futures, a failing callback is reported, never thrown
+// into whoever ended the call or added the callback, and the rest still run.
+void run_callback(std::function<void()>& fn) noexcept {
+  try {
+    fn();
+  } catch (const std::exception& e) {
+    std::cerr << "rankpool: a done callback threw: " << e.what() << '\n';
+  } catch (...) {
+    std::cerr << "rankpool: a done callback threw a non-standard exception\n";
+  }
+}
+
+// The done callbacks this thread is running now (see finish()), if any.
+thread_local std::deque<std::function<void()>>* running_callbacks = nullptr;
 
 // The futex word is the atomic's own 32 bits (lock-free, same layout).
 std::uint32_t* futex_word(std::atomic<std::uint32_t>& a) noexcept {
@@ -111,15 +128,25 @@ void state_base::finish(call_status final_status) {
     syscall(SYS_futex, futex_word(status_), FUTEX_WAKE_PRIVATE, INT_MAX, nullptr, nullptr, 0);
   }
   if (!callbacks) return;
-  // As in concurrent.futures, a failing callback is reported and the rest still run.
-  for (auto& fn : *callbacks) {
-    try {
-      fn();
-    } catch (const std::exception& e) {
-      std::cerr << "rankpool: a done callback threw: " << e.what() << '\n';
-    } catch (...) {
-      std::cerr << "rankpool: a done callback threw a non-standard exception\n";
-    }
+  // Callbacks that end further calls (then(), when_all()) would nest one
+  // frame per link of a chain: those run after this thread's outer round
+  // of callbacks instead, from its queue, so a chain of any length takes
+  // constant stack.
+  if (running_callbacks != nullptr) {
+    for (auto& fn : *callbacks) running_callbacks->push_back(std::move(fn));
+    return;
+  }
+  std::deque<std::function<void()>> queue(std::make_move_iterator(callbacks->begin()),
+                                          std::make_move_iterator(callbacks->end()));
+  callbacks.reset();
+  running_callbacks = &queue;
+  struct reset_queue {
+    ~reset_queue() { running_callbacks = nullptr; }
+  } reset;
+  while (!queue.empty()) {
+    auto fn = std::move(queue.front());
+    queue.pop_front();
+    run_callback(fn);
   }
 }
 
@@ -177,7 +204,7 @@ void state_base::on_done(std::function<void()> fn) {
       return;
     }
   }
-  fn();
+  run_callback(fn);  // already ended: reported here exactly as on completion
 }
 
 std::unique_lock<spin_lock> state_base::lock_finished() const {

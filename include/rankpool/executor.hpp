@@ -10,6 +10,7 @@
 #include "rankpool/detail/value_codec.hpp"
 #include "rankpool/errors.hpp"
 #include "rankpool/future.hpp"
+#include "rankpool/lazy_map.hpp"
 #include "rankpool/options.hpp"
 
 #include <boost/mpi/communicator.hpp>
@@ -271,6 +272,44 @@ class executor {
     }
   }
 
+  /// @brief As map(), but lazy and bounded: reads @p inputs and submits their chunks only
+  /// as the results are consumed; only on the root.
+  ///
+  /// At most @p buffersize chunks are submitted and not yet consumed, so a map over any
+  /// number of inputs (an input iterator, a generator, a file) holds bounded memory. The
+  /// results come in input order; a failed call rethrows when its result is reached.
+  /// Leaving the loop early cancels the chunks not yet started. An rvalue @p inputs is
+  /// kept by the result; an lvalue must outlive the iteration, as must the pool.
+  /// @code
+  /// std::ifstream in("numbers.txt");
+  /// auto numbers = boost::make_iterator_range(std::istream_iterator<double>(in),
+  ///                                           std::istream_iterator<double>());
+  /// for (double y : pool.imap(square, numbers, /*chunksize=*/16, /*buffersize=*/64)) use(y);
+  /// @endcode
+  /// @param f A registered callable that takes one argument and returns a value.
+  /// @param inputs Any range with std::begin/std::end, read once, front to back.
+  /// @param chunksize Inputs per message, at least 1.
+  /// @param buffersize Chunks submitted and not yet consumed, at most; 0 (the default)
+  ///        means 2 × max_workers().
+  /// @throws std::invalid_argument if @p chunksize is 0 or too large, or @p f was never
+  ///         registered; otherwise as submit().
+  template <class F, class Range>
+  lazy_map<detail::result_of_t<F>> imap(F&& f, Range&& inputs, std::size_t chunksize = 1,
+                                        std::size_t buffersize = 0) {
+    return lazy_map_impl(true, f, std::forward<Range>(inputs), chunksize, buffersize);
+  }
+
+  /// @brief As imap(), but yields the results as their chunks finish, not in input order
+  /// (within a chunk, in input order).
+  /// @code
+  /// for (double y : pool.imap_unordered(square, numbers, 16, 64)) total += y;
+  /// @endcode
+  template <class F, class Range>
+  lazy_map<detail::result_of_t<F>> imap_unordered(F&& f, Range&& inputs, std::size_t chunksize = 1,
+                                                  std::size_t buffersize = 0) {
+    return lazy_map_impl(false, f, std::forward<Range>(inputs), chunksize, buffersize);
+  }
+
   /// @brief As map(), but calls std::apply(f, t) for each tuple (or pair) t of @p inputs.
   /// @code
   /// double add(double a, double b) { return a + b; }
@@ -299,33 +338,80 @@ class executor {
  private:
   friend struct detail::executor_access;
 
+  template <class>
+  friend class future;  // then(pool, g)
+
   template <class F, class... A>
   future<detail::result_of_t<F>> submit_impl(const detail::wire::call_limits* limits, F&& f,
                                              A&&... args) {
     using fn = std::decay_t<F>;
     static_assert(detail::check_callable<fn>());
-    const std::string& name = detail::name_of<fn>(f);
-    // The call item is encoded here, on the caller's thread, in the buffer
-    // that is later sent: header, then the arguments, then its length.
-    // Header plus the arguments when known: one allocation of the right
-    // size, from the pool when large.
+    return enqueue<detail::result_of_t<F>>(
+        encode_call(remote_workers_, limits, static_cast<const fn&>(f), std::forward<A>(args)...));
+  }
+
+  // The call item for f(args...). It is encoded on the caller's thread, in
+  // the buffer that is later sent: header, then the arguments, then its
+  // length. Header plus the arguments when known: one allocation of the
+  // right size, from the pool when large. With remote workers, large
+  // contiguous arguments go as blocks (see wire::block_min).
+  template <class F, class... A>
+  static std::string encode_call(bool remote_workers, const detail::wire::call_limits* limits,
+                                 const F& f, A&&... args) {
+    const std::string& name = detail::name_of<F>(f);
     std::string item =
         detail::acquire_buffer(detail::wire::call_header::size(name.size(), limits != nullptr) +
-                               detail::args_writer<fn>::size_hint(args...));
+                               detail::args_writer<F>::size_hint(args...));
     item.clear();
     const auto length_at = limits ? detail::wire::begin_call(item, name, 0, 1, *limits)
                                   : detail::wire::begin_call(item, name, 0, 1);
-    // Large contiguous arguments go to workers as blocks (see wire::block_min).
     std::vector<detail::wire::pending_block> blocks;
-    detail::args_writer<fn>(item, static_cast<const fn&>(f), remote_workers_ ? &blocks : nullptr)
+    detail::args_writer<F>(item, f, remote_workers ? &blocks : nullptr)
         .add(std::forward<A>(args)...);
     if (blocks.empty()) {
       detail::wire::end_call(item, length_at);
     } else {
       detail::wire::end_call_with_blocks(item, length_at, blocks);
     }
-    return enqueue<detail::result_of_t<F>>(std::move(item));
+    return item;
   }
+
+  // future<T>::then(pool, g): g's future now; g(before's value) submitted
+  // once `before` ends well, by a done callback that holds the pool's core
+  // weakly (the pool may be gone by then: the call then fails saying so).
+  template <class T, class G>
+  future<detail::result_of_t<G>> submit_after(std::shared_ptr<detail::state<T>> before, G g) {
+    using fn = std::decay_t<G>;
+    using R = detail::result_of_t<G>;
+    static_assert(detail::check_callable<fn>());
+    if constexpr (std::is_void_v<T>) {
+      static_assert(std::tuple_size_v<typename detail::callable_traits<fn>::params> == 0,
+                    "rankpool: then(pool, g) after a future<void> needs a g without parameters");
+    } else {
+      static_assert(std::tuple_size_v<typename detail::callable_traits<fn>::params> == 1,
+                    "rankpool: then(pool, g) needs a g that takes the earlier call's result");
+    }
+    if (!core_) throw std::runtime_error("rankpool: then(pool, g) on a worker rank");
+    (void)detail::name_of<fn>(g);  // an unregistered g fails here, not later
+    auto next = detail::make_state<R>(progress_driver());
+    before->on_done([before, next, g = fn(std::move(g)), core = std::weak_ptr(core_),
+                     remote = remote_workers_] {
+      if (!detail::pass_on_failure(*before, *next)) return;
+      try {
+        if constexpr (std::is_void_v<T>) {
+          enqueue_on(core, next, encode_call(remote, nullptr, g));
+        } else {
+          enqueue_on(core, next, encode_call(remote, nullptr, g, before->get()));
+        }
+      } catch (...) {
+        next->set_exception(std::current_exception());
+      }
+    });
+    return detail::future_access::make(std::move(next));
+  }
+  // Queues a call item on `core`; throws if the pool is gone, shut down or broken.
+  static void enqueue_on(const std::weak_ptr<detail::executor_core>& core,
+                         std::shared_ptr<detail::state_base> state, std::string item);
 
   // A call's own limits as its item carries them (unset fields: the pool's);
   // none if @p c sets none. Throws as submit_with() says.
@@ -358,30 +444,88 @@ class executor {
     std::size_t expected_size = 64 + name.size();
     bulk_submission bulk(*this);
     while (it != last) {
-      // One item per chunk: the function object's state once, then each input's arguments.
-      std::string item = detail::acquire_buffer(expected_size);
-      item.clear();
       std::uint32_t count = 0;
-      const auto length_at = detail::wire::begin_call(item, name, detail::wire::chunk_flag, 1);
-      {
-        detail::args_writer<fn> out(item, static_cast<const fn&>(f));
-        if constexpr (std::is_same_v<Save, detail::bulk_save>) {
-          count = static_cast<std::uint32_t>(
-              std::min<std::size_t>(chunksize, static_cast<std::size_t>(last - it)));
-          out.add_scalars(&*it, count);
-          it += count;
-        } else {
-          for (; it != last && count < chunksize; ++it, ++count) save_one(out, *it);
-        }
-      }
-      detail::wire::end_call(item, length_at);
-      detail::wire::set_call_count(item, count);
-      expected_size = item.size();
+      std::string item = encode_chunk(name, static_cast<const fn&>(f), it, last, chunksize,
+                                      save_one, expected_size, count);
       result.chunks_.push_back(enqueue<detail::chunk<R>>(std::move(item)));
       result.size_ += count;
       bulk.submitted();
     }
     return result;
+  }
+
+  // One call item for the next chunk of inputs from `it` (advanced past
+  // them): the function object's state once, then each input's arguments.
+  template <class F, class It, class Last, class Save>
+  static std::string encode_chunk(const std::string& name, const F& f, It& it, const Last& last,
+                                  std::size_t chunksize, Save& save_one, std::size_t& expected_size,
+                                  std::uint32_t& count) {
+    std::string item = detail::acquire_buffer(expected_size);
+    item.clear();
+    count = 0;
+    const auto length_at = detail::wire::begin_call(item, name, detail::wire::chunk_flag, 1);
+    {
+      detail::args_writer<F> out(item, f);
+      if constexpr (std::is_same_v<Save, detail::bulk_save>) {
+        count = static_cast<std::uint32_t>(
+            std::min<std::size_t>(chunksize, static_cast<std::size_t>(last - it)));
+        out.add_scalars(&*it, count);
+        it += count;
+      } else {
+        for (; it != last && count < chunksize; ++it, ++count) save_one(out, *it);
+      }
+    }
+    detail::wire::end_call(item, length_at);
+    detail::wire::set_call_count(item, count);
+    expected_size = item.size();
+    return item;
+  }
+
+  // imap()/imap_unordered(): a submitter that reads the next chunk's inputs
+  // from a range the lazy map keeps (its own copy of an rvalue range).
+  template <class F, class Range>
+  lazy_map<detail::result_of_t<F>> lazy_map_impl(bool ordered, const F& f, Range&& inputs,
+                                                 std::size_t chunksize, std::size_t buffersize) {
+    using fn = std::decay_t<F>;
+    using R = detail::result_of_t<F>;
+    static_assert(!std::is_void_v<R>, "rankpool: imap() needs a callable that returns a value");
+    static_assert(detail::check_callable<fn>());
+    if (!core_) throw std::runtime_error("rankpool: imap() on a worker rank");
+    if (chunksize == 0)
+      throw std::invalid_argument("rankpool: imap() chunksize must be at least 1");
+    if (chunksize > UINT32_MAX)
+      throw std::invalid_argument("rankpool: imap() chunksize is too large");
+    if (buffersize == 0) buffersize = 2 * static_cast<std::size_t>(max_workers_);
+    const std::string& name = detail::name_of<fn>(f);
+    using stored =
+        std::conditional_t<std::is_lvalue_reference_v<Range>, Range, std::decay_t<Range>>;
+    struct input {
+      stored range;
+      decltype(std::begin(std::declval<stored&>())) it;
+      decltype(std::end(std::declval<stored&>())) last;
+      std::size_t expected_size;
+    };
+    auto in = std::make_shared<input>(input{std::forward<Range>(inputs), {}, {}, 64 + name.size()});
+    in->it = std::begin(in->range);
+    in->last = std::end(in->range);
+    auto submit_next = [this, in, name, f = fn(f), chunksize](detail::lazy_chunk<R>& next) {
+      if (in->it == in->last) return false;
+      std::uint32_t count = 0;
+      auto save_one = [](auto& out, const auto& x) { out.add(x); };
+      std::string item;
+      if constexpr (detail::bulk_inputs_v<fn, std::decay_t<Range>>) {
+        detail::bulk_save bulk;
+        item = encode_chunk(name, f, in->it, in->last, chunksize, bulk, in->expected_size, count);
+      } else {
+        item =
+            encode_chunk(name, f, in->it, in->last, chunksize, save_one, in->expected_size, count);
+      }
+      next.results = enqueue<detail::chunk<R>>(std::move(item));
+      next.count = count;
+      return true;
+    };
+    return lazy_map<R>(std::make_unique<detail::lazy_map_state<R>>(std::move(submit_next), ordered,
+                                                                   buffersize, progress_driver()));
   }
 
   void enqueue_state(std::shared_ptr<detail::state_base> state, std::string item);
@@ -415,5 +559,12 @@ class executor {
   std::chrono::duration<double> call_timeout_{0};
   std::size_t call_memory_limit_ = 0;
 };
+
+template <class T>
+template <class G>
+auto future<T>::then(executor& pool, G g) const {
+  checked();  // an empty future throws std::logic_error, as everywhere
+  return pool.submit_after(state_, std::move(g));
+}
 
 }  // namespace rankpool

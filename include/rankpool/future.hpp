@@ -16,6 +16,22 @@ namespace rankpool {
 class executor;
 namespace detail {
 struct future_access;
+
+// then()'s first step: if `before` failed or was cancelled, so does `next`,
+// and false is returned; false also if `next` was cancelled meanwhile.
+// True: `next` is to be computed from `before`'s value.
+template <class U>
+bool pass_on_failure(state_base& before, state<U>& next) {
+  if (before.status() == call_status::cancelled) {
+    next.cancel();
+    return false;
+  }
+  if (auto error = before.exception()) {
+    next.set_exception(std::move(error));
+    return false;
+  }
+  return !next.done();
+}
 }  // namespace detail
 
 /// @brief A copyable handle to the result of one call, like Python's
@@ -91,6 +107,8 @@ class future {
   /// fn runs on the thread that ends the call, or at once here if it already has. That
   /// thread is usually the executor's management loop: fn may submit more work, but must
   /// not wait on another future of the same executor (the loop would wait on itself).
+  /// An exception fn throws is reported on stderr, never thrown to the caller, whether
+  /// the call had already ended or not (as in concurrent.futures).
   ///
   /// @code
   /// rankpool::future<double> f = pool.submit(work, 3, std::vector<double>{1, 2});
@@ -102,11 +120,66 @@ class future {
   void add_done_callback(F fn) const {
     static_assert(std::is_invocable_v<F&, const future<T>&>,
                   "rankpool: a done callback takes the finished future");
-    checked().on_done(
-        [fn = std::move(fn), self = std::weak_ptr<detail::state<T>>(state_)]() mutable {
-          if (auto s = self.lock()) fn(future<T>(std::move(s)));
-        });
+    // The callback holds its call until it has run (it may run late, after
+    // an outer round of callbacks: see state_base::finish), and is dropped
+    // once it has: no cycle outlives the call.
+    checked().on_done([fn = std::move(fn), self = state_]() mutable { fn(future<T>(self)); });
   }
+
+  /// @brief A future for fn(this future), run on the root once this call has ended well.
+  ///
+  /// If this call failed or was cancelled, fn does not run: the returned future fails with
+  /// the same error, or ends cancelled. An exception fn throws becomes the returned future's.
+  /// fn runs where a done callback would (add_done_callback), so it must be short and must
+  /// not wait on another call of the same pool; to run work on a worker use
+  /// then(pool, g). Chains of any length take constant stack and no thread.
+  /// Cancelling the returned future before this call ends stops fn from running.
+  /// @code
+  /// rankpool::future<double> f = pool.submit(work, 3, std::vector<double>{1, 2});
+  /// rankpool::future<int> g = f.then([](rankpool::future<double> done) {
+  ///   return static_cast<int>(done.get());
+  /// });
+  /// @endcode
+  /// @param fn Called as fn(future<T>) with this (finished) future.
+  template <class F>
+  future<std::invoke_result_t<F&, future<T>>> then(F fn) const {
+    using U = std::invoke_result_t<F&, future<T>>;
+    auto next = std::make_shared<detail::state<U>>(checked().progress_driver());
+    checked().on_done([fn = std::move(fn), self = state_, next]() mutable {
+      if (!detail::pass_on_failure(*self, *next)) return;
+      try {
+        if constexpr (std::is_void_v<U>) {
+          fn(future<T>(self));
+          next->set_local();
+        } else {
+          next->set_local(fn(future<T>(self)));
+        }
+      } catch (...) {
+        next->set_exception(std::current_exception());
+      }
+    });
+    return future<U>(std::move(next));
+  }
+
+  /// @brief A future for g(result of this call), submitted to @p pool once this call has
+  /// ended well; only on the pool's root.
+  ///
+  /// g must be registered like any submitted callable and take this call's result type
+  /// (nothing for future<void>). If this call failed or was cancelled, g is not submitted
+  /// and the returned future fails with the same error, or ends cancelled. Chains of any
+  /// length take constant stack and no thread: each step is submitted when the one
+  /// before it ends. Defined in executor.hpp.
+  /// @code
+  /// double refine(double x) { return x / 2; }
+  /// RANKPOOL_REGISTER(refine);
+  ///
+  /// rankpool::future<double> h = pool.submit(work, 3, std::vector<double>{1, 2})
+  ///                                  .then(pool, refine);  // refine(3.0) on a worker
+  /// @endcode
+  /// @throws std::invalid_argument if @p g was never registered.
+  /// @throws std::runtime_error on a worker rank.
+  template <class G>
+  auto then(executor& pool, G g) const;
 
   /// @brief True if @p a and @p b refer to the same call (or are both empty).
   friend bool operator==(const future& a, const future& b) noexcept { return a.state_ == b.state_; }
@@ -115,6 +188,8 @@ class future {
 
  private:
   friend struct detail::future_access;
+  template <class>
+  friend class future;  // then() makes the next future
   explicit future(std::shared_ptr<detail::state<T>> s) noexcept : state_(std::move(s)) {}
 
   detail::state<T>& checked() const {

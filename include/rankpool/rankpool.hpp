@@ -14,6 +14,7 @@
 #include <boost/serialization/utility.hpp>
 #include <boost/serialization/vector.hpp>
 
+#include "rankpool/continuations.hpp"
 #include "rankpool/errors.hpp"
 #include "rankpool/executor.hpp"
 #include "rankpool/future.hpp"

@@ -14,6 +14,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 namespace rankpool {
@@ -29,7 +30,8 @@ enum class return_when { all_completed, first_completed, first_exception };
 /// @brief What wait() returns: its futures split by whether they had ended.
 template <class T>
 struct wait_result {
-  /// @brief The futures that had ended (finished, failed or cancelled), in input order.
+  /// @brief The futures that had ended (finished, failed or cancelled), in input order;
+  /// a future given more than once is listed once.
   std::vector<future<T>> done;
   /// @brief The others, in input order.
   std::vector<future<T>> not_done;
@@ -91,6 +93,21 @@ class waiter {
   bool failed_ = false;
 };
 
+// Each distinct future once, in the order first seen: a future passed twice
+// is yielded once by as_completed() and listed once by wait(), as in
+// concurrent.futures (bpo-20367).
+template <class T>
+std::vector<future<T>> distinct(std::vector<future<T>> futures) {
+  std::unordered_set<const state_base*> seen;
+  seen.reserve(futures.size());
+  std::size_t kept = 0;
+  for (auto& f : futures) {
+    if (seen.insert(&future_access::state_of(f)).second) futures[kept++] = std::move(f);
+  }
+  futures.resize(kept);
+  return futures;
+}
+
 template <class T>
 std::shared_ptr<waiter> watch(const std::vector<future<T>>& futures) {
   auto w = std::make_shared<waiter>();
@@ -114,8 +131,9 @@ std::weak_ptr<driver> driver_of(const std::vector<future<T>>& futures) {
 }
 
 template <class T>
-wait_result<T> wait_impl(const std::vector<future<T>>& futures, return_when when,
+wait_result<T> wait_impl(const std::vector<future<T>>& given, return_when when,
                          const std::optional<waiter::clock::time_point>& deadline) {
+  const auto futures = distinct(given);
   auto w = watch(futures);
   const std::size_t total = futures.size();
   w->wait(
@@ -170,7 +188,7 @@ wait_result<T> wait(const std::vector<future<T>>& futures, return_when when,
 
 /// @brief What as_completed() returns: a single-pass range of futures in the order they end.
 ///
-/// Yields the futures as they finish (those already finished first). With a timeout,
+/// Yields each distinct future once, as it finishes (those already finished first). With a timeout,
 /// iteration throws timeout_error if the next one is not done in time. Iterators refer to
 /// the range, which must outlive them.
 template <class T>
@@ -204,7 +222,9 @@ class as_completed_range {
   /// @brief Watches @p futures until @p deadline (none: no limit); see as_completed().
   as_completed_range(std::vector<future<T>> futures,
                      std::optional<detail::waiter::clock::time_point> deadline)
-      : futures_(std::move(futures)), deadline_(deadline), waiter_(detail::watch(futures_)) {}
+      : futures_(detail::distinct(std::move(futures))),
+        deadline_(deadline),
+        waiter_(detail::watch(futures_)) {}
 
   /// @brief Blocks until the first future has ended; call it once.
   /// @throws timeout_error if the deadline passes first.

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# A program that includes only <rankpool/future.hpp> or <rankpool/wait.hpp>
+# A program that includes only <rankpool/future.hpp>, <rankpool/wait.hpp> or
+# <rankpool/continuations.hpp>
 # must not pull in Boost.Serialization (its archives are ~60k preprocessed
 # lines): the executor hands each future's state its result decoder instead.
 #   check_light_headers.sh CXX INCLUDE_DIR [extra compiler flags...]
@@ -9,7 +10,7 @@ include_dir="$2"
 shift 2
 
 status=0
-for header in rankpool/future.hpp rankpool/wait.hpp; do
+for header in rankpool/future.hpp rankpool/wait.hpp rankpool/continuations.hpp; do
   # -H lists every header opened, one per line, on stderr.
   opened="$(echo "#include <$header>" |
     "$cxx" -std=c++17 -H -fsyntax-only -x c++ -I"$include_dir" "$@" - 2>&1 >/dev/null)"

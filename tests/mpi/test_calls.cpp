@@ -15,6 +15,9 @@ int offset = 0;
 int square(int x) {
   return x * x;
 }
+int increment(int x) {
+  return x + 1;
+}
 double add(double a, double b) {
   return a + b;
 }
@@ -69,6 +72,7 @@ unsavable make_unsavable(int value) {
 }  // namespace calls
 
 RANKPOOL_REGISTER(calls::square);
+RANKPOOL_REGISTER(calls::increment);
 RANKPOOL_REGISTER(calls::add);
 RANKPOOL_REGISTER(calls::noop);
 RANKPOOL_REGISTER(calls::greet);

@@ -17,6 +17,7 @@
 namespace calls {
 
 int square(int x);
+int increment(int x);  // x + 1
 double add(double a, double b);
 void noop();
 std::string greet(const std::string& name);

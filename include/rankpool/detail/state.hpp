@@ -25,6 +25,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace rankpool::detail {
@@ -138,12 +139,24 @@ class state final : public state_base {
   using decoder = T (*)(std::string_view);
 
   state(std::weak_ptr<driver> drv, decoder decode) : state_base(std::move(drv)), decode_(decode) {}
+  // A value made on the root (then(), when_all(), when_any()), never decoded
+  // from bytes: set_local() gives it.
+  explicit state(std::weak_ptr<driver> drv) : state_base(std::move(drv)), decode_(nullptr) {}
+
+  // Finishes the call with `value`; false if it had already ended (cancelled).
+  template <class V>
+  bool set_local(V&& value) {
+    if (!begin_completion()) return false;
+    value_.emplace(std::forward<V>(value));
+    finish(call_status::finished);
+    return true;
+  }
 
   // Decodes on first use, on the caller's thread, so the management loop
   // never spends time in result deserialization.
   const T& get() const {
     auto lock = lock_finished();
-    if (!value_) {
+    if (!value_ && decode_ != nullptr) {
       try {
         value_.emplace(decode_(payload()));
       } catch (...) {
@@ -206,6 +219,11 @@ class state<void> final : public state_base {
  public:
   using state_base::state_base;
   void get() const { lock_finished(); }
+  bool set_local() {
+    if (!begin_completion()) return false;
+    finish(call_status::finished);
+    return true;
+  }
   bool set_value(std::string_view) override {  // nothing to keep
     if (begin_completion()) finish(call_status::finished);
     return true;

@@ -3,15 +3,22 @@
 #include "executor_core.hpp"
 #include "local_core.hpp"
 #include "loop_scheduler.hpp"
+#include "run_call.hpp"
 #include "worker_loop.hpp"
 
 #include <boost/mpi/collectives/broadcast.hpp>
+#include <boost/mpi/collectives/gather.hpp>
+#include <boost/serialization/string.hpp>
+#include <boost/serialization/vector.hpp>
 
 #include <mpi.h>
 
 #include <algorithm>
 #include <climits>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -102,6 +109,8 @@ executor::executor(const boost::mpi::communicator& comm, options opts) : comm_(c
   isolation_ = opts.isolation;
   call_timeout_ = opts.call_timeout;
   call_memory_limit_ = opts.call_memory_limit;
+  const char* stats_env = std::getenv("RANKPOOL_STATS");
+  print_stats_ = opts.print_stats || (stats_env != nullptr && std::strcmp(stats_env, "1") == 0);
   if (comm.size() == 1) {
     max_workers_ = local_thread_count(opts);
     core_ = detail::make_local_core(opts, max_workers_);
@@ -113,8 +122,11 @@ executor::executor(const boost::mpi::communicator& comm, options opts) : comm_(c
   MPI_Comm_set_errhandler(own, MPI_ERRORS_RETURN);
   max_workers_ = comm.size() - 1;
   remote_workers_ = true;
+  // Each rank's host, for stats(): one small gather, once.
+  std::vector<std::string> hosts;
+  boost::mpi::gather(own, detail::this_host(), hosts, opts.root);
   if (comm.rank() == opts.root) {
-    core_ = detail::make_loop_scheduler(own, opts);
+    core_ = detail::make_loop_scheduler(own, opts, std::move(hosts));
     is_root_ = true;
   } else {
     detail::run_worker(own, opts);
@@ -124,6 +136,7 @@ executor::executor(const boost::mpi::communicator& comm, options opts) : comm_(c
 executor& executor::operator=(executor&& other) noexcept {
   if (this != &other) {
     if (core_) core_->shutdown(true, false);
+    print_stats_once();
     comm_ = std::move(other.comm_);
     core_ = std::move(other.core_);
     is_root_ = other.is_root_;
@@ -132,17 +145,34 @@ executor& executor::operator=(executor&& other) noexcept {
     isolation_ = other.isolation_;
     call_timeout_ = other.call_timeout_;
     call_memory_limit_ = other.call_memory_limit_;
+    print_stats_ = other.print_stats_;
     other.is_root_ = false;
+    other.print_stats_ = false;
   }
   return *this;
 }
 
 executor::~executor() {
   if (core_) core_->shutdown(true, false);
+  print_stats_once();
 }
 
 void executor::shutdown(bool wait, bool cancel_futures) {
   if (core_) core_->shutdown(wait, cancel_futures);
+  if (wait) print_stats_once();
+}
+
+pool_stats executor::stats() const {
+  if (!core_)
+    throw std::runtime_error("rankpool: stats() on a worker rank; only the root has them");
+  return core_->stats();
+}
+
+// The table at shutdown, once, where options::print_stats or RANKPOOL_STATS=1 asks for it.
+void executor::print_stats_once() {
+  if (!print_stats_ || !core_) return;
+  print_stats_ = false;
+  std::cerr << "rankpool: pool statistics at shutdown\n" << core_->stats().table() << std::flush;
 }
 
 // Microseconds, rounded up so that a limit under one is not "no limit".

@@ -2,7 +2,10 @@
 
 #include "rankpool/errors.hpp"
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <iterator>
 #include <utility>
 
@@ -22,12 +25,15 @@ std::uint64_t next_call_id() noexcept {
 
 void executor_core::submit(std::shared_ptr<state_base> state, std::string item) {
   bool sleeping = false;
+  const auto now = loop_clock::now();
   {
     std::lock_guard<std::mutex> lock(queue_.mutex);
     if (!queue_.broken.empty()) throw broken_executor(queue_.broken);
     if (queue_.shutting_down) throw std::runtime_error("rankpool: cannot submit after shutdown()");
     wire::set_call_id(item, next_call_id());
-    queue_.items.push_back({std::move(state), std::move(item)});
+    state->count_in_pool();
+    queue_.items.push_back({std::move(state), std::move(item), now});
+    submitted_.fetch_add(1, std::memory_order_relaxed);
     sleeping = queue_.sleepers > 0;
   }
   // A futex wake costs microseconds: only when a thread actually sleeps.
@@ -122,6 +128,45 @@ void executor_core::complete(state_base& state, const wire::result_item& result)
         std::string("rankpool: a worker sent an undecodable error report: ") + e.what()));
   }
   state.set_exception(error);
+}
+
+void executor_core::call_ended(bool cancelled, bool failed) noexcept {
+  auto& counter = cancelled ? cancelled_ : failed ? failed_ : completed_;
+  counter.fetch_add(1, std::memory_order_relaxed);
+}
+
+void executor_core::record_start(loop_clock::time_point submitted,
+                                 loop_clock::time_point now) noexcept {
+  const auto waited = static_cast<std::uint64_t>(std::max<std::int64_t>(
+      0, std::chrono::duration_cast<std::chrono::nanoseconds>(now - submitted).count()));
+  started_.fetch_add(1, std::memory_order_relaxed);
+  wait_ns_.fetch_add(waited, std::memory_order_relaxed);
+  auto longest = longest_wait_ns_.load(std::memory_order_relaxed);
+  while (waited > longest &&
+         !longest_wait_ns_.compare_exchange_weak(longest, waited, std::memory_order_relaxed)) {
+  }
+}
+
+pool_stats executor_core::stats() {
+  pool_stats s;
+  {
+    std::lock_guard<std::mutex> lock(queue_.mutex);
+    for (const auto& work : queue_.items) {
+      if (work.state->status() == call_status::pending) ++s.pending;
+    }
+  }
+  s.submitted = submitted_.load(std::memory_order_relaxed);
+  s.completed = completed_.load(std::memory_order_relaxed);
+  s.failed = failed_.load(std::memory_order_relaxed);
+  s.cancelled = cancelled_.load(std::memory_order_relaxed);
+  const auto started = started_.load(std::memory_order_relaxed);
+  if (started > 0) {
+    s.queue_wait.mean = static_cast<double>(wait_ns_.load(std::memory_order_relaxed)) * 1e-9 /
+                        static_cast<double>(started);
+  }
+  s.queue_wait.max = static_cast<double>(longest_wait_ns_.load(std::memory_order_relaxed)) * 1e-9;
+  add_worker_stats(s.workers);
+  return s;
 }
 
 void executor_core::break_pool(const std::string& reason) {

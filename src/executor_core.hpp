@@ -8,6 +8,7 @@
 #include "rankpool/detail/loop_driver.hpp"
 #include "rankpool/detail/state.hpp"
 #include "rankpool/options.hpp"
+#include "rankpool/stats.hpp"
 #include "wire.hpp"
 
 #include <boost/mpi/communicator.hpp>
@@ -27,7 +28,15 @@ namespace rankpool::detail {
 struct work_item {
   std::shared_ptr<state_base> state;
   std::string call_item;
+  loop_clock::time_point submitted{};  // for pool_stats::queue_wait
 };
+
+// A counter with one writer at a time (the thread that steps the loop, under
+// its drive lock) and readers anywhere (stats()): a plain load and store,
+// no read-modify-write on the hot path.
+inline void tally(std::atomic<std::uint64_t>& counter, std::uint64_t by) noexcept {
+  counter.store(counter.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
+}
 
 // Work items not yet sent, in submission order, with what guards them.
 // Submitting threads append; the management loop (or a local worker
@@ -65,6 +74,12 @@ class executor_core : public driver {
   // Marks the pool broken and fails every queued call with broken_executor(reason).
   void break_pool(const std::string& reason);
 
+  // Statistics (executor::stats()): the counts here, the workers' from the subclass.
+  void call_ended(bool cancelled, bool failed) noexcept override;
+  // A worker took a call queued at `submitted`; any thread may call it.
+  void record_start(loop_clock::time_point submitted, loop_clock::time_point now) noexcept;
+  pool_stats stats();
+
   // future::terminate() of a call that has started: recorded for whoever
   // runs calls (the root loop, or the local threads); false without isolation.
   bool request_terminate(std::shared_ptr<state_base> s) override;
@@ -82,6 +97,8 @@ class executor_core : public driver {
 
   // After a terminate request was recorded, without locks: wake whoever takes them.
   virtual void on_terminate() { on_submit(); }
+  // One entry per worker rank or local thread.
+  virtual void add_worker_stats(std::vector<worker_stats>& out) const = 0;
 
   pending_queue queue_;
 
@@ -91,6 +108,14 @@ class executor_core : public driver {
   std::vector<std::shared_ptr<state_base>> terminate_requests_;
   bool terminate_all_ = false;
   std::atomic<bool> terminations_{false};  // something above to take
+  // For stats(): relaxed counters, each bumped where its event happens.
+  std::atomic<std::uint64_t> submitted_{0};
+  std::atomic<std::uint64_t> completed_{0};
+  std::atomic<std::uint64_t> failed_{0};
+  std::atomic<std::uint64_t> cancelled_{0};
+  std::atomic<std::uint64_t> started_{0};
+  std::atomic<std::uint64_t> wait_ns_{0};
+  std::atomic<std::uint64_t> longest_wait_ns_{0};
 };
 
 }  // namespace rankpool::detail

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -34,11 +35,27 @@ class local_core final : public executor_core {
   ~local_core() override { shutdown(true, false); }
 
  private:
-  // What one thread runs now, for terminate().
+  // What one thread runs now, for terminate(); and its share of the calls, for stats().
   struct slot {
     std::shared_ptr<state_base> state;  // guarded by running_mutex_
     std::atomic<bool> stop{false};
+    std::atomic<std::uint64_t> calls{0};
+    std::atomic<std::uint64_t> failed{0};
+    std::atomic<std::uint64_t> busy_ns{0};
   };
+
+  void add_worker_stats(std::vector<worker_stats>& out) const override {
+    for (std::size_t i = 0; i < running_.size(); ++i) {
+      worker_stats w;
+      w.rank = static_cast<int>(i);
+      w.host = site_.host;
+      w.calls = running_[i].calls.load(std::memory_order_relaxed);
+      w.failed = running_[i].failed.load(std::memory_order_relaxed);
+      w.busy_seconds =
+          static_cast<double>(running_[i].busy_ns.load(std::memory_order_relaxed)) * 1e-9;
+      out.push_back(std::move(w));
+    }
+  }
 
   // The thread's side of its call process: there are no blocks locally.
   class slot_owner final : public call_owner {
@@ -116,6 +133,8 @@ class local_core final : public executor_core {
         mine.stop.store(false);
       }
       if (work.state->try_start()) {
+        const auto started = loop_clock::now();
+        record_start(work.submitted, started);
         std::string reply;
         const auto item = wire::reader(work.call_item).next_call();
         if (process) {
@@ -134,6 +153,12 @@ class local_core final : public executor_core {
           run_call(item, site_, reply);
         }
         const auto result = wire::reader(reply).next_result();
+        tally(mine.calls, 1);
+        if (!result.ok()) tally(mine.failed, 1);
+        tally(mine.busy_ns,
+              static_cast<std::uint64_t>(
+                  std::chrono::duration_cast<std::chrono::nanoseconds>(loop_clock::now() - started)
+                      .count()));
         complete(*work.state, result, std::move(reply));
       }
       if (process) {

@@ -25,8 +25,9 @@ namespace {
 
 class loop_scheduler final : public executor_core {
  public:
-  loop_scheduler(const boost::mpi::communicator& comm, const options& opts)
-      : executor_core(opts), loop_(comm, opts, *this) {
+  loop_scheduler(const boost::mpi::communicator& comm, const options& opts,
+                 std::vector<std::string> hosts)
+      : executor_core(opts), loop_(comm, opts, *this, std::move(hosts)) {
     int level = MPI_THREAD_SINGLE;
     MPI_Query_thread(&level);
     threaded_ = level == MPI_THREAD_MULTIPLE;
@@ -54,6 +55,9 @@ class loop_scheduler final : public executor_core {
   }
   const boost::mpi::communicator* private_comm() const noexcept override { return &loop_.comm(); }
   std::size_t deepest_window() const noexcept override { return loop_.deepest_window(); }
+  void add_worker_stats(std::vector<worker_stats>& out) const override {
+    loop_.add_worker_stats(out);
+  }
 
   // One step, by whichever thread gets the drive lock: the background
   // thread, a thread waiting on a future, or (without a background thread)
@@ -193,8 +197,9 @@ class loop_scheduler final : public executor_core {
 }  // namespace
 
 std::shared_ptr<executor_core> make_loop_scheduler(const boost::mpi::communicator& comm,
-                                                   const options& opts) {
-  return std::make_shared<loop_scheduler>(comm, opts);
+                                                   const options& opts,
+                                                   std::vector<std::string> hosts) {
+  return std::make_shared<loop_scheduler>(comm, opts, std::move(hosts));
 }
 
 }  // namespace rankpool::detail

@@ -7,11 +7,15 @@
 #include <boost/mpi/communicator.hpp>
 
 #include <memory>
+#include <string>
+#include <vector>
 
 namespace rankpool::detail {
 
-// `comm` is the executor's private communicator.
+// `comm` is the executor's private communicator; `hosts` names each of its
+// ranks' hosts (for stats).
 std::shared_ptr<executor_core> make_loop_scheduler(const boost::mpi::communicator& comm,
-                                                   const options& opts);
+                                                   const options& opts,
+                                                   std::vector<std::string> hosts);
 
 }  // namespace rankpool::detail

@@ -22,7 +22,7 @@ std::vector<int> other_ranks(int size, int root) {
 }  // namespace
 
 root_loop::root_loop(const boost::mpi::communicator& comm, const options& opts,
-                     executor_core& owner)
+                     executor_core& owner, std::vector<std::string> hosts)
     : owner_(owner),
       queue_(owner.queue()),
       comm_(comm),
@@ -35,6 +35,8 @@ root_loop::root_loop(const boost::mpi::communicator& comm, const options& opts,
       pace_(workers_.size()),
       load_(workers_.size()),
       limit_(workers_.size()),
+      tally_(std::make_unique<worker_tally[]>(workers_.size())),
+      hosts_(std::move(hosts)),
       assigned_(workers_.size()) {
   lazy_sends_ = 64 * workers_.size() * static_cast<std::size_t>(opts.window);
   for (std::size_t i = 0; i < workers_.size(); ++i) {
@@ -97,6 +99,7 @@ bool root_loop::receive_one() {
   // slot is posted again only after its message is handled, so a block
   // or an announced message from that worker is read first.
   if (posted_.receive_all([this](int source, std::string_view data) {
+        count_bytes_out(source, data.size());
         handle(source, wire::result_tag, data);
       }) > 0) {
     return true;
@@ -155,6 +158,7 @@ void root_loop::handle(int source, int tag, std::string_view data, std::string* 
       } else if (result.status == wire::result_status::block) {
         complete_block(source, result);
       } else if (auto state = take_in_flight(source, result.id)) {
+        if (!result.ok()) count_failure(source);
         // Raw results are decoded here; others keep a copy of their bytes.
         if (result.ok() && state->set_value(result.payload)) continue;
         if (owner != nullptr && reader.empty()) {
@@ -176,6 +180,7 @@ void root_loop::receive_announced(int source, std::uint64_t size) {
   std::string buffer = acquire_buffer(static_cast<std::size_t>(size));
   buffer.resize(static_cast<std::size_t>(size));
   receive_block(comm_, source, wire::large_tag, buffer.data(), buffer.size());
+  count_bytes_out(source, buffer.size());
   handle(source, wire::result_tag, buffer, &buffer);
   release_buffer(std::move(buffer));
 }
@@ -218,6 +223,7 @@ void root_loop::complete_block(int source, const wire::result_item& result) {
   }
   try {
     receive_block(comm_, source, wire::block_tag, error ? nullptr : into, bytes);
+    count_bytes_out(source, bytes);
   } catch (...) {
     if (state) state->set_exception(std::current_exception());
     throw;  // the stream from that worker is out of step: the pool breaks
@@ -242,6 +248,14 @@ std::shared_ptr<state_base> root_loop::take_in_flight(int source, std::uint64_t 
   if (const auto i = worker_index_[static_cast<std::size_t>(source)]; i < workers_.size()) {
     pace_[i].answered(sent.at, now);
     turn_ = i;  // the next tie goes to the worker that answered last
+    // Busy from the call's send, or from the worker's previous answer if
+    // it was still busy with an earlier call then.
+    auto& t = tally_[i];
+    const auto from = std::max(sent.at, t.last_answer);
+    tally(t.calls, 1);
+    tally(t.busy_ns, static_cast<std::uint64_t>(
+                         std::chrono::duration_cast<std::chrono::nanoseconds>(now - from).count()));
+    t.last_answer = now;
   }
   // The fastest answer from an idle worker: about one round trip.
   if (sent.alone) round_trip_ = std::min(round_trip_, now - sent.at);
@@ -274,11 +288,14 @@ bool root_loop::dispatch() {
       deepest = std::max(deepest, limit_[i]);
     }
     // The next call that was not cancelled while it waited, if any.
-    const auto take_next = [&pending](work_item& work) {
+    const auto take_next = [&](work_item& work) {
       while (!pending.empty()) {
         work = std::move(pending.front());
         pending.pop_front();
-        if (work.state->try_start()) return true;
+        if (work.state->try_start()) {
+          owner_.record_start(work.submitted, now);
+          return true;
+        }
       }
       return false;
     };
@@ -339,12 +356,14 @@ void root_loop::send_items(int worker, std::size_t at, std::size_t count, clock:
   auto& ring = in_flight_[static_cast<std::size_t>(worker)];
   if (count == 1) {
     auto& work = outgoing_[at];
+    count_bytes_in(worker, work.call_item.size());
     ring.push(wire::call_id(work.call_item), std::move(work.state), now);
     outbox_.send(worker, wire::call_tag, std::move(work.call_item));  // no copy
     return;
   }
   std::size_t size = 0;
   for (std::size_t i = at; i < at + count; ++i) size += outgoing_[i].call_item.size();
+  count_bytes_in(worker, size);
   std::string message;
   message.reserve(size);
   for (std::size_t i = at; i < at + count; ++i) {
@@ -358,6 +377,7 @@ void root_loop::send_items(int worker, std::size_t at, std::size_t count, clock:
 // The item, then each block, from the buffer submit() filled: no copy.
 void root_loop::send_with_blocks(int worker, work_item& work, clock::time_point now) {
   std::string buffer = std::move(work.call_item);
+  count_bytes_in(worker, buffer.size());
   const std::size_t item_size = wire::split_blocks(buffer, blocks_);
   segments_.clear();
   segments_.push_back({0, item_size, wire::call_tag});
@@ -365,6 +385,41 @@ void root_loop::send_with_blocks(int worker, work_item& work, clock::time_point 
   in_flight_[static_cast<std::size_t>(worker)].push(wire::call_id(buffer), std::move(work.state),
                                                     now);
   outbox_.send(worker, std::move(buffer), segments_.data(), segments_.size());
+}
+
+void root_loop::count_bytes_in(int worker, std::size_t bytes) {
+  if (const auto i = worker_index_[static_cast<std::size_t>(worker)]; i < workers_.size()) {
+    tally(tally_[i].bytes_in, bytes);
+  }
+}
+
+void root_loop::count_bytes_out(int source, std::size_t bytes) {
+  if (source < 0 || source >= comm_.size()) return;
+  if (const auto i = worker_index_[static_cast<std::size_t>(source)]; i < workers_.size()) {
+    tally(tally_[i].bytes_out, bytes);
+  }
+}
+
+void root_loop::count_failure(int source) {
+  if (const auto i = worker_index_[static_cast<std::size_t>(source)]; i < workers_.size()) {
+    tally(tally_[i].failed, 1);
+  }
+}
+
+void root_loop::add_worker_stats(std::vector<worker_stats>& out) const {
+  for (std::size_t i = 0; i < workers_.size(); ++i) {
+    const auto& t = tally_[i];
+    worker_stats w;
+    w.rank = workers_[i];
+    const auto rank = static_cast<std::size_t>(workers_[i]);
+    if (rank < hosts_.size()) w.host = hosts_[rank];
+    w.calls = t.calls.load(std::memory_order_relaxed);
+    w.failed = t.failed.load(std::memory_order_relaxed);
+    w.busy_seconds = static_cast<double>(t.busy_ns.load(std::memory_order_relaxed)) * 1e-9;
+    w.bytes_in = t.bytes_in.load(std::memory_order_relaxed);
+    w.bytes_out = t.bytes_out.load(std::memory_order_relaxed);
+    out.push_back(std::move(w));
+  }
 }
 
 bool root_loop::stop_workers_when_done() {

@@ -27,7 +27,9 @@ namespace rankpool::detail {
 class root_loop {
  public:
   // `owner` holds the pending queue this loop takes calls from; it outlives the loop.
-  root_loop(const boost::mpi::communicator& comm, const options& opts, executor_core& owner);
+  // `hosts` names each rank's host (by rank), for stats.
+  root_loop(const boost::mpi::communicator& comm, const options& opts, executor_core& owner,
+            std::vector<std::string> hosts);
 
   // One step; true if it did anything. The caller holds the drive lock
   // (one thread steps at a time).
@@ -46,6 +48,8 @@ class root_loop {
   // The most calls any worker has had in flight (for tests: the adaptive
   // window opened). Any thread may ask.
   std::size_t deepest_window() const noexcept { return deepest_window_.load(); }
+  // Each worker's calls, failures, busy time and bytes so far. Any thread may ask.
+  void add_worker_stats(std::vector<worker_stats>& out) const;
 
  private:
   using clock = std::chrono::steady_clock;
@@ -61,6 +65,9 @@ class root_loop {
   void send_items(int worker, std::size_t at, std::size_t count, clock::time_point now);
   void send_with_blocks(int worker, work_item& work, clock::time_point now);
   bool stop_workers_when_done();
+  void count_bytes_in(int worker, std::size_t bytes);
+  void count_bytes_out(int source, std::size_t bytes);
+  void count_failure(int source);
   bool send_terminations();
   void fail_in_flight(const std::string& why);
   void end_loop(const std::string& why);
@@ -85,6 +92,17 @@ class root_loop {
   std::vector<worker_pace> pace_;
   std::vector<std::size_t> load_;   // calls in flight
   std::vector<std::size_t> limit_;  // its window now
+  // Per worker, for stats(): written by the stepping thread only (tally()).
+  struct worker_tally {
+    std::atomic<std::uint64_t> calls{0};
+    std::atomic<std::uint64_t> failed{0};
+    std::atomic<std::uint64_t> busy_ns{0};
+    std::atomic<std::uint64_t> bytes_in{0};
+    std::atomic<std::uint64_t> bytes_out{0};
+    clock::time_point last_answer{};
+  };
+  std::unique_ptr<worker_tally[]> tally_;
+  std::vector<std::string> hosts_;  // by rank
   std::vector<std::vector<work_item>> assigned_;
   std::size_t turn_ = 0;  // the worker that takes the first tie: the one that answered last
   // The fastest answer seen from an idle worker; until there is one, what

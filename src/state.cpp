@@ -124,6 +124,11 @@ void state_base::finish(call_status final_status) {
     status_.store(static_cast<std::uint32_t>(final_status));
     callbacks = std::move(callbacks_);
   }
+  if (counted_) {
+    if (const auto d = driver_.lock()) {
+      d->call_ended(final_status == call_status::cancelled, error_ != nullptr);
+    }
+  }
   if (waiters_.load() > 0) {
     syscall(SYS_futex, futex_word(status_), FUTEX_WAKE_PRIVATE, INT_MAX, nullptr, nullptr, 0);
   }

@@ -12,6 +12,7 @@
 #include "rankpool/future.hpp"
 #include "rankpool/lazy_map.hpp"
 #include "rankpool/options.hpp"
+#include "rankpool/stats.hpp"
 
 #include <boost/mpi/communicator.hpp>
 
@@ -335,6 +336,17 @@ class executor {
   /// @endcode
   void shutdown(bool wait = true, bool cancel_futures = false);
 
+  /// @brief What the pool has done so far: calls submitted, completed, failed, cancelled
+  /// and waiting; how long they waited for a worker; each worker's share. Only on the
+  /// root. Cheap: counters kept as calls go, read here (the waiting calls are counted
+  /// under the queue's lock).
+  /// @code
+  /// rankpool::pool_stats s = pool.stats();
+  /// std::cout << s.completed << " of " << s.submitted << " calls done\n" << s.table();
+  /// @endcode
+  /// @throws std::runtime_error on a worker rank.
+  pool_stats stats() const;
+
  private:
   friend struct detail::executor_access;
 
@@ -558,6 +570,8 @@ class executor {
   isolation isolation_ = isolation::none;
   std::chrono::duration<double> call_timeout_{0};
   std::size_t call_memory_limit_ = 0;
+  bool print_stats_ = false;  // options::print_stats or RANKPOOL_STATS=1: at shutdown
+  void print_stats_once();
 };
 
 template <class T>

@@ -97,6 +97,9 @@ struct options {
   /// process's address space when the call starts plus this. An allocation beyond it fails
   /// (std::bad_alloc in the call). Needs isolation::process.
   std::size_t call_memory_limit = 0;
+  /// @brief Print the pool's statistics (executor::stats()) as a table on stderr when it
+  /// shuts down; also on when the environment variable RANKPOOL_STATS is 1.
+  bool print_stats = false;
 };
 
 /// @brief Limits of one call, for executor::submit_with(). A field left unset takes the

@@ -18,5 +18,7 @@
 #include "rankpool/errors.hpp"
 #include "rankpool/executor.hpp"
 #include "rankpool/future.hpp"
+#include "rankpool/lazy_map.hpp"
 #include "rankpool/options.hpp"
+#include "rankpool/stats.hpp"
 #include "rankpool/wait.hpp"

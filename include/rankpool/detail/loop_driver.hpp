@@ -32,6 +32,11 @@ class driver {
   // simply leaves, and the background thread resumes within a short wait.
   virtual void driving_started() noexcept {}
   virtual void driving_stopped(bool giving_up) noexcept { (void)giving_up; }
+  // A call of this pool ended (see state_base::count_in_pool): for its statistics.
+  virtual void call_ended(bool cancelled, bool failed) noexcept {
+    (void)cancelled;
+    (void)failed;
+  }
   // Whether the pool's calls run isolated, so that running ones can be stopped.
   virtual bool isolated_calls() const noexcept { return false; }
   // Asks the pool to stop the running call of `s` (future::terminate());

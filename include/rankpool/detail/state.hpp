@@ -98,6 +98,9 @@ class state_base {
   // Runs fn once the call ends (at once, on this thread, if it has already ended).
   void on_done(std::function<void()> fn);
   const std::weak_ptr<driver>& progress_driver() const noexcept { return driver_; }
+  // A call of a pool (not a then()/when_all() value): its end is counted in
+  // the pool's statistics (driver::call_ended). Set before it is queued.
+  void count_in_pool() noexcept { counted_ = true; }
 
  protected:
   bool begin_completion() noexcept;
@@ -126,7 +129,8 @@ class state_base {
   std::uint32_t payload_offset_ = 0;
   mutable spin_lock value_lock_;  // the decoded value and a decode error
   spin_lock callbacks_lock_;
-  std::string payload_;  // the received result bytes, kept for a lazy decode
+  bool counted_ = false;  // see count_in_pool()
+  std::string payload_;   // the received result bytes, kept for a lazy decode
   mutable std::exception_ptr error_;
   std::unique_ptr<std::vector<std::function<void()>>> callbacks_;  // rare: allocated on first use
   std::weak_ptr<driver> driver_;

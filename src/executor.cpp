@@ -4,6 +4,7 @@
 #include "local_core.hpp"
 #include "loop_scheduler.hpp"
 #include "run_call.hpp"
+#include "spawn.hpp"
 #include "worker_loop.hpp"
 
 #include <boost/mpi/collectives/broadcast.hpp>
@@ -96,14 +97,24 @@ int local_thread_count(const options& opts) {
   return cores == 0 ? 1 : static_cast<int>(cores);
 }
 
-}  // namespace
-
-executor::executor(const boost::mpi::communicator& comm, options opts) : comm_(comm) {
+void require_mpi() {
   int initialized = 0;
   MPI_Initialized(&initialized);
   if (!initialized) {
     throw std::logic_error(
         "rankpool: MPI is not initialized; create a boost::mpi::environment before the executor");
+  }
+}
+
+}  // namespace
+
+executor::executor(const boost::mpi::communicator& comm, options opts) : comm_(comm) {
+  require_mpi();
+  // A process started by executor::spawn(): its first executor serves the
+  // parent's pool (whatever communicator it names), then is false.
+  if (detail::take_parent()) {
+    detail::serve_parent();
+    return;
   }
   validate_on_every_rank(comm, opts);
   isolation_ = opts.isolation;
@@ -133,10 +144,46 @@ executor::executor(const boost::mpi::communicator& comm, options opts) : comm_(c
   }
 }
 
+executor executor::spawn(int workers, options opts, std::string program,
+                         std::vector<std::string> args) {
+  require_mpi();
+  if (detail::take_parent()) {  // a spawned copy of this program reached the same call
+    detail::serve_parent();
+    return executor(served_tag{});
+  }
+  opts.root = 0;
+  validate(opts, workers + 1);  // before any process starts: the workers would throw too
+  auto spawned = detail::spawn_workers(workers, opts, program, args);
+  return executor(std::move(spawned), std::move(opts));
+}
+
+executor::executor(detail::spawned_pool pool, options opts) : executor(pool.comm, std::move(opts)) {
+  spawned_ = std::move(pool.link);
+}
+
+void executor::release_spawned() {
+  if (!spawned_) return;
+  if (core_) final_stats_ = core_->stats();
+  core_.reset();  // frees the executor's duplicate of the pool's communicator
+  comm_ = boost::mpi::communicator();
+  spawned_.reset();  // MPI_Comm_disconnect, with the released workers
+}
+
+void serve() {
+  require_mpi();
+  if (!detail::take_parent()) {
+    throw std::logic_error(
+        "rankpool::serve(): this process was not started by rankpool::executor::spawn() (or "
+        "has served its pool already)");
+  }
+  detail::serve_parent();
+}
+
 executor& executor::operator=(executor&& other) noexcept {
   if (this != &other) {
     if (core_) core_->shutdown(true, false);
     print_stats_once();
+    release_spawned();
     comm_ = std::move(other.comm_);
     core_ = std::move(other.core_);
     is_root_ = other.is_root_;
@@ -146,6 +193,8 @@ executor& executor::operator=(executor&& other) noexcept {
     call_timeout_ = other.call_timeout_;
     call_memory_limit_ = other.call_memory_limit_;
     print_stats_ = other.print_stats_;
+    spawned_ = std::move(other.spawned_);
+    final_stats_ = std::move(other.final_stats_);
     other.is_root_ = false;
     other.print_stats_ = false;
   }
@@ -155,17 +204,21 @@ executor& executor::operator=(executor&& other) noexcept {
 executor::~executor() {
   if (core_) core_->shutdown(true, false);
   print_stats_once();
+  release_spawned();
 }
 
 void executor::shutdown(bool wait, bool cancel_futures) {
   if (core_) core_->shutdown(wait, cancel_futures);
-  if (wait) print_stats_once();
+  if (wait) {
+    print_stats_once();
+    release_spawned();
+  }
 }
 
 pool_stats executor::stats() const {
-  if (!core_)
-    throw std::runtime_error("rankpool: stats() on a worker rank; only the root has them");
-  return core_->stats();
+  if (core_) return core_->stats();
+  if (final_stats_) return *final_stats_;
+  throw std::runtime_error("rankpool: stats() on a worker rank; only the root has them");
 }
 
 // The table at shutdown, once, where options::print_stats or RANKPOOL_STATS=1 asks for it.
@@ -198,6 +251,7 @@ std::optional<detail::wire::call_limits> executor::limits_for(const call_options
 }
 
 void executor::enqueue_state(std::shared_ptr<detail::state_base> state, std::string item) {
+  if (!core_ && final_stats_) throw std::runtime_error("rankpool: cannot submit after shutdown()");
   if (!core_) {
     throw std::runtime_error(
         "rankpool: submit() on a worker rank; only the root (where the executor is true) submits");

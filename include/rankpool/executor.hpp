@@ -34,6 +34,8 @@ namespace rankpool {
 namespace detail {
 
 class executor_core;
+class spawned_workers;
+struct spawned_pool;
 struct executor_access;  // tests only (tests/support/executor_access.hpp)
 
 template <class F>
@@ -184,6 +186,37 @@ class executor {
   explicit executor(const boost::mpi::communicator& comm = {}, options opts = {});
   executor(const executor&) = delete;
   executor& operator=(const executor&) = delete;
+
+  /// @brief Starts @p workers new processes with MPI_Comm_spawn and returns a pool whose
+  /// workers they are; this process is its root. Not collective: call it on one rank (or
+  /// in a program started without mpirun).
+  ///
+  /// By default the workers run this same program with the same arguments: every path
+  /// through main() must reach the same spawn() call (or a rankpool::executor), where a
+  /// spawned copy serves the pool and gets an executor that is false. A separate worker
+  /// program (@p program) calls rankpool::serve() instead. The workers take this
+  /// process's @p opts (sent at start-up), not their own. The pool's communicator (comm())
+  /// has this process as rank 0 and the workers as 1..workers. Shutting the pool down
+  /// releases the workers, which then return from their spawn() call.
+  /// @code
+  /// boost::mpi::environment env(argc, argv, boost::mpi::threading::multiple);
+  /// auto pool = rankpool::executor::spawn(4);  // 4 copies of this program
+  /// if (!pool) return 0;                       // a spawned copy: it has served; now it ends
+  /// auto f = pool.submit(work, 3, std::vector<double>{1, 2});
+  /// @endcode
+  /// With Open MPI a program started without mpirun, or an allocation without free slots,
+  /// needs OMPI_MCA_rmaps_base_oversubscribe=1 (or mpirun --oversubscribe, or a hostfile
+  /// with slots): see docs/embedding.md.
+  /// @param workers How many worker processes, at least 1.
+  /// @param opts The pool's options (options::root is ignored: this process is root).
+  /// @param program The worker program; empty: this program, with this program's arguments.
+  /// @param args The worker program's arguments (without its name).
+  /// @throws std::invalid_argument if @p workers < 1, @p program cannot be run, or the
+  ///         options are invalid.
+  /// @throws std::runtime_error if MPI could not start the workers (the message says why).
+  static executor spawn(int workers, options opts = {}, std::string program = {},
+                        std::vector<std::string> args = {});
+
   /// @brief Takes over the other executor's pool.
   executor(executor&&) noexcept = default;
   /// @brief Shuts this pool down as the destructor does, then takes the other executor's.
@@ -561,8 +594,17 @@ class executor {
   detail::driver* loop_driver() const noexcept;
   void bulk_step();
 
+  struct served_tag {};
+  explicit executor(served_tag) noexcept {}  // a spawned process that has served its parent
+  executor(detail::spawned_pool pool, options opts);
+  // A spawned pool, once shut down: its workers released and the link to them
+  // disconnected; stats() then returns what it had done.
+  void release_spawned();
+
   boost::mpi::communicator comm_;
   std::shared_ptr<detail::executor_core> core_;
+  std::shared_ptr<detail::spawned_workers> spawned_;  // a spawned pool's link to its workers
+  std::optional<pool_stats> final_stats_;             // a released spawned pool's stats
   bool is_root_ = false;
   bool remote_workers_ = false;  // workers are other ranks (not local threads)
   int max_workers_ = 0;
@@ -573,6 +615,18 @@ class executor {
   bool print_stats_ = false;  // options::print_stats or RANKPOOL_STATS=1: at shutdown
   void print_stats_once();
 };
+
+/// @brief Serves the pool of the process that started this one with executor::spawn(), in
+/// a worker program other than the spawning program, until that pool shuts down.
+/// @code
+/// int main(int argc, char** argv) {  // the program given to executor::spawn(n, opts, program)
+///   boost::mpi::environment env(argc, argv, boost::mpi::threading::multiple);
+///   rankpool::serve();
+/// }
+/// @endcode
+/// @throws std::logic_error if this process was not started by executor::spawn() (or has
+///         served its pool already).
+void serve();
 
 template <class T>
 template <class G>

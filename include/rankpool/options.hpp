@@ -14,6 +14,10 @@
 
 namespace rankpool {
 
+namespace detail {
+struct initializer_access;
+}  // namespace detail
+
 /// @brief A registered callable with its arguments, run once on every worker before its
 /// first call.
 ///
@@ -49,9 +53,22 @@ class initializer {
   const std::string& payload() const noexcept { return payload_; }
 
  private:
+  friend struct detail::initializer_access;
   const std::string* name_ = nullptr;
   std::string payload_;
 };
+
+namespace detail {
+// A spawned worker's copy of its parent's initializer (src/spawn.cpp).
+struct initializer_access {
+  static initializer make(const std::string* name, std::string payload) {
+    initializer i;
+    i.name_ = name;
+    i.payload_ = std::move(payload);
+    return i;
+  }
+};
+}  // namespace detail
 
 /// @brief Where calls run on a worker.
 enum class isolation {

@@ -14,6 +14,7 @@ packages=(
   libgtest-dev python3-mpi4py
   libboost-program-options-dev nlohmann-json3-dev  # rankpool-run
   python3 parallel python3-matplotlib              # rankpool-run tests; benchmark references and plot
+  zlib1g-dev                                       # the embedding example writes compressed snapshots
   iproute2                                         # multi-host test: `ip netns` (absent from minimal images)
   clang libclang-rt-14-dev                         # scripts/fuzz.sh: clang 14 and its libFuzzer
   slurmctld slurmd slurm-client munge              # Slurm tests: a private cluster (scripts/slurm-up.sh)

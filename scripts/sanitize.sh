@@ -13,9 +13,9 @@ source "$repo/scripts/mpi-env.sh"
 targets=(rankpool_unit_tests rankpool_run_unit_tests rankpool_test_executor
   rankpool_test_collections rankpool_test_communicators rankpool_test_driven
   rankpool_test_concurrency rankpool_test_reliability rankpool_test_mpi_errors rankpool_test_blocks
-  rankpool_test_scheduling rankpool_test_isolation rankpool_test_continuations
+  rankpool_test_scheduling rankpool_test_isolation rankpool_test_continuations rankpool_test_stats
   rankpool_fuzz_seeds rankpool_fuzz_replay)
-selection='^(unit|run_unit|(executor|collections|communicators|driven|concurrency|reliability|mpi_errors|blocks|scheduling|isolation|continuations)\.[24]ranks|fuzz\..*)$'
+selection='^(unit|run_unit|(executor|collections|communicators|driven|concurrency|reliability|mpi_errors|blocks|scheduling|isolation|continuations|stats)\.[24]ranks|fuzz\..*)$'
 
 run_kind() {
   local kind="$1" dir="$2"

@@ -264,7 +264,8 @@ void executor::enqueue_on(const std::weak_ptr<detail::executor_core>& core,
   const auto live = core.lock();
   if (!live) {
     throw std::runtime_error(
-        "rankpool: then(pool, g): the pool was destroyed before the call it follows ended");
+        "rankpool: the pool was destroyed (a then(pool, g) or imap() call "
+        "came after its end)");
   }
   live->submit(std::move(state), std::move(item));
 }

@@ -455,6 +455,7 @@ class executor {
     return detail::future_access::make(std::move(next));
   }
   // Queues a call item on `core`; throws if the pool is gone, shut down or broken.
+  // (then(pool, g) and imap(): they may outlive this object, not its core.)
   static void enqueue_on(const std::weak_ptr<detail::executor_core>& core,
                          std::shared_ptr<detail::state_base> state, std::string item);
 
@@ -553,7 +554,10 @@ class executor {
     auto in = std::make_shared<input>(input{std::forward<Range>(inputs), {}, {}, 64 + name.size()});
     in->it = std::begin(in->range);
     in->last = std::end(in->range);
-    auto submit_next = [this, in, name, f = fn(f), chunksize](detail::lazy_chunk<R>& next) {
+    // The pool is reached through its core, not `this`: the executor object
+    // may move while the loop runs.
+    auto submit_next = [core = std::weak_ptr<detail::executor_core>(core_), drv = progress_driver(),
+                        in, name, f = fn(f), chunksize](detail::lazy_chunk<R>& next) {
       if (in->it == in->last) return false;
       std::uint32_t count = 0;
       auto save_one = [](auto& out, const auto& x) { out.add(x); };
@@ -565,7 +569,9 @@ class executor {
         item =
             encode_chunk(name, f, in->it, in->last, chunksize, save_one, in->expected_size, count);
       }
-      next.results = enqueue<detail::chunk<R>>(std::move(item));
+      auto state = detail::make_state<detail::chunk<R>>(drv);
+      enqueue_on(core, state, std::move(item));
+      next.results = detail::future_access::make(std::move(state));
       next.count = count;
       return true;
     };

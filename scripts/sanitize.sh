@@ -20,8 +20,10 @@ selection='^(unit|run_unit|(executor|collections|communicators|driven|concurrenc
 run_kind() {
   local kind="$1" dir="$2"
   echo "== sanitizer: $kind ($dir)"
+  # -O1, as the sanitizers' own documentation suggests: it compiles our
+  # Boost-heavy tests in less than half the time of -O2 (40 s -> 18 s a file).
   cmake -S "$repo" -B "$repo/$dir" -DRANKPOOL_SANITIZE="$kind" \
-    -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g -DNDEBUG" >/dev/null
   cmake --build "$repo/$dir" -j"$(nproc)" --target "${targets[@]}"
   ctest --test-dir "$repo/$dir" --output-on-failure --no-tests=error -R "$selection" --timeout 600
 }

@@ -118,16 +118,18 @@ bool state_base::terminate(std::shared_ptr<state_base> self) {
 }
 
 void state_base::finish(call_status final_status) {
+  // Counted before anyone can see the call ended, so stats() read after a
+  // get() includes it.
+  if (counted_) {
+    if (const auto d = driver_.lock()) {
+      d->call_ended(final_status == call_status::cancelled, error_ != nullptr);
+    }
+  }
   std::unique_ptr<std::vector<std::function<void()>>> callbacks;
   {
     std::lock_guard<spin_lock> lock(callbacks_lock_);
     status_.store(static_cast<std::uint32_t>(final_status));
     callbacks = std::move(callbacks_);
-  }
-  if (counted_) {
-    if (const auto d = driver_.lock()) {
-      d->call_ended(final_status == call_status::cancelled, error_ != nullptr);
-    }
   }
   if (waiters_.load() > 0) {
     syscall(SYS_futex, futex_word(status_), FUTEX_WAKE_PRIVATE, INT_MAX, nullptr, nullptr, 0);

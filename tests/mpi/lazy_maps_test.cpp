@@ -156,6 +156,14 @@ TEST(lazy_maps, leaving_the_loop_early_cancels_the_rest_and_shutdown_returns) {
   }
   EXPECT_LE(reads, 5u);
   pool.shutdown(true);  // returns once the calls already running have ended
+  // Every chunk submitted either ran or was cancelled; with fewer workers
+  // than the buffer's chunks some had not started, and were cancelled.
+  const auto s = pool.stats();
+  EXPECT_EQ(s.completed + s.cancelled, s.submitted);
+  EXPECT_LE(s.submitted, 5u);
+  if (pool.max_workers() < 3) {
+    EXPECT_GE(s.cancelled, 1u);
+  }
 }
 
 TEST(lazy_maps, a_failed_call_rethrows_when_its_result_is_reached) {

@@ -1,11 +1,11 @@
 #include "rankpool/executor.hpp"
 
-#include "executor_core.hpp"
-#include "local_core.hpp"
-#include "loop_scheduler.hpp"
-#include "run_call.hpp"
-#include "spawn.hpp"
-#include "worker_loop.hpp"
+#include "local/local_core.hpp"
+#include "mpi/spawn.hpp"
+#include "root/executor_core.hpp"
+#include "root/loop_scheduler.hpp"
+#include "worker/run_call.hpp"
+#include "worker/worker_loop.hpp"
 
 #include <boost/mpi/collectives/broadcast.hpp>
 #include <boost/mpi/collectives/gather.hpp>
@@ -228,12 +228,7 @@ void executor::print_stats_once() {
   std::cerr << "rankpool: pool statistics at shutdown\n" << core_->stats().table() << std::flush;
 }
 
-// Microseconds, rounded up so that a limit under one is not "no limit".
-static std::uint64_t timeout_us(std::chrono::duration<double> t) {
-  return static_cast<std::uint64_t>(std::ceil(t.count() * 1e6));
-}
-
-std::optional<detail::wire::call_limits> executor::limits_for(const call_options& c) const {
+std::optional<detail::wire::call_limits> executor::call_limits_of(const call_options& c) const {
   if (!c.timeout && !c.memory_limit) return std::nullopt;
   const auto timeout = c.timeout.value_or(call_timeout_);
   const auto memory = c.memory_limit.value_or(call_memory_limit_);
@@ -247,7 +242,20 @@ std::optional<detail::wire::call_limits> executor::limits_for(const call_options
         "rankpool: submit_with() limits need a pool made with options.isolation = "
         "rankpool::isolation::process");
   }
-  return detail::wire::call_limits{timeout_us(timeout), memory};
+  return detail::wire::call_limits{detail::wire::limit_us(timeout), memory};
+}
+
+std::optional<std::chrono::steady_clock::time_point> executor::deadline_after(
+    std::chrono::duration<double> timeout, const char* what) {
+  if (std::isnan(timeout.count())) {
+    throw std::invalid_argument(std::string("rankpool: ") + what +
+                                " timeout must be a duration, got NaN seconds");
+  }
+  // About 30 years: a limit no job reaches, and far from the clock's overflow.
+  if (timeout.count() > 1e9) return std::nullopt;
+  return std::chrono::steady_clock::now() +
+         std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+             std::chrono::duration<double>(std::max(timeout.count(), -1e9)));
 }
 
 void executor::enqueue_state(std::shared_ptr<detail::state_base> state, std::string item) {

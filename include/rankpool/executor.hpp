@@ -11,12 +11,14 @@
 #include "rankpool/errors.hpp"
 #include "rankpool/future.hpp"
 #include "rankpool/lazy_map.hpp"
+#include "rankpool/map_result.hpp"
 #include "rankpool/options.hpp"
 #include "rankpool/stats.hpp"
 
 #include <boost/mpi/communicator.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <iterator>
@@ -52,112 +54,6 @@ std::shared_ptr<state<R>> make_state(std::weak_ptr<driver> drv = {}) {
 }
 
 }  // namespace detail
-
-/// @brief The results of map()/starmap(), in input order.
-///
-/// Iterating blocks on each result in turn and rethrows the first failed call when it is
-/// reached (remote_error, cancelled_error, broken_executor). Iterators and references
-/// refer to this object, which must outlive them.
-/// @tparam R The callable's result type.
-template <class R>
-class map_result {
- public:
-  /// @brief An input iterator over the results; dereferencing blocks until the result has
-  /// arrived and rethrows its call's error.
-  class iterator {
-   public:
-    using iterator_category = std::input_iterator_tag;
-    using value_type = R;
-    using difference_type = std::ptrdiff_t;
-    using pointer = const R*;
-    using reference = const R&;
-
-    iterator() = default;
-    reference operator*() const {
-      if (values_ == nullptr) fetch();
-      return (*values_)[offset_];
-    }
-    pointer operator->() const { return &**this; }
-    iterator& operator++() {
-      ++index_;
-      if (++offset_ == owner_->chunksize_) {
-        offset_ = 0;
-        ++chunk_;
-        values_ = nullptr;
-      }
-      return *this;
-    }
-    void operator++(int) { ++*this; }
-    friend bool operator==(const iterator& a, const iterator& b) { return a.index_ == b.index_; }
-    friend bool operator!=(const iterator& a, const iterator& b) { return !(a == b); }
-
-   private:
-    friend class map_result;
-    iterator(const map_result* owner, std::size_t index)
-        : owner_(owner),
-          index_(index),
-          chunk_(index / owner->chunksize_),
-          offset_(index % owner->chunksize_) {}
-
-    // The current chunk's results, fetched once per chunk rather than once
-    // per element (each fetch waits on a future).
-    void fetch() const { values_ = &owner_->chunk_values(chunk_); }
-
-    const map_result* owner_ = nullptr;
-    std::size_t index_ = 0;
-    std::size_t chunk_ = 0;
-    std::size_t offset_ = 0;  // index_ within chunk_
-    mutable const std::vector<R>* values_ = nullptr;
-  };
-
-  /// @brief The first result's position (does not block).
-  iterator begin() const { return {this, 0}; }
-  /// @brief The position after the last result.
-  iterator end() const { return {this, size_}; }
-  /// @brief How many inputs (and so results) there are.
-  std::size_t size() const noexcept { return size_; }
-  /// @brief Result @p i; blocks until it has arrived.
-  /// @throws std::out_of_range if @p i >= size().
-  /// @throws remote_error, cancelled_error, broken_executor if its chunk failed.
-  const R& at(std::size_t i) const {
-    if (i >= size_) throw std::out_of_range("rankpool: map_result::at index out of range");
-    return chunk_values(i / chunksize_)[i % chunksize_];
-  }
-  /// @brief Every result, in order (blocks until all have arrived).
-  /// @throws remote_error, cancelled_error, broken_executor for the first failed call.
-  std::vector<R> get() const { return std::vector<R>(begin(), end()); }
-  /// @brief How many messages (of up to chunksize calls each) the inputs were sent in.
-  std::size_t chunk_count() const noexcept { return chunks_.size(); }
-  /// @brief Cancels every chunk not yet handed to a worker.
-  /// @return How many chunks it cancelled. Iterating then throws cancelled_error at the
-  ///         first of them.
-  std::size_t cancel() const {
-    std::size_t cancelled = 0;
-    for (const auto& c : chunks_) {
-      if (!c.done() && c.cancel()) ++cancelled;
-    }
-    return cancelled;
-  }
-
- private:
-  friend class executor;
-
-  // Chunk c's results; a worker that answered with the wrong number of
-  // results is an error here, not a read out of bounds later.
-  const std::vector<R>& chunk_values(std::size_t c) const {
-    const auto& values = chunks_.at(c).get().values;
-    if (values.size() != std::min(chunksize_, size_ - c * chunksize_)) {
-      throw broken_executor("rankpool: a map() chunk came back with " +
-                            std::to_string(values.size()) + " results instead of " +
-                            std::to_string(std::min(chunksize_, size_ - c * chunksize_)));
-    }
-    return values;
-  }
-
-  std::vector<future<detail::chunk<R>>> chunks_;
-  std::size_t chunksize_ = 1;
-  std::size_t size_ = 0;
-};
 
 /// @brief Runs calls of registered callables on the ranks of a communicator, like Python's
 /// concurrent.futures.Executor.
@@ -272,7 +168,7 @@ class executor {
   ///         negative timeout; otherwise as submit().
   template <class F, class... A>
   future<detail::result_of_t<F>> submit_with(const call_options& c, F&& f, A&&... args) {
-    const auto limits = limits_for(c);
+    const auto limits = call_limits_of(c);
     return submit_impl(limits ? &*limits : nullptr, std::forward<F>(f), std::forward<A>(args)...);
   }
 
@@ -358,6 +254,39 @@ class executor {
     return map_impl(f, inputs, chunksize, [](auto& out, const auto& t) {
       std::apply([&out](const auto&... a) { out.add(a...); }, t);
     });
+  }
+
+  /// @brief As map(), with a time limit, like Python's Executor.map(fn, inputs, timeout=...).
+  ///
+  /// Iterating, at() and get() throw timeout_error when the next result has not arrived
+  /// @p timeout after this call; at that moment every call not yet started is cancelled.
+  /// Results that arrived in time are still read after the deadline.
+  /// @code
+  /// using namespace std::chrono_literals;
+  /// for (double y : pool.map(square, xs, /*chunksize=*/64, /*timeout=*/30s)) use(y);
+  /// @endcode
+  /// @param timeout Counted from this call; zero or negative: only results already there.
+  /// @throws std::invalid_argument if @p timeout is not a number; otherwise as map().
+  template <class F, class Range>
+  map_result<detail::result_of_t<F>> map(F&& f, const Range& inputs, std::size_t chunksize,
+                                         std::chrono::duration<double> timeout) {
+    const auto deadline = deadline_after(timeout, "map()");
+    auto result = map(std::forward<F>(f), inputs, chunksize);
+    result.deadline_ = deadline;
+    return result;
+  }
+
+  /// @brief As starmap(), with a time limit as map(f, inputs, chunksize, timeout) has.
+  /// @code
+  /// auto sums = pool.starmap(add, pairs, /*chunksize=*/1, std::chrono::seconds(10)).get();
+  /// @endcode
+  template <class F, class Range>
+  map_result<detail::result_of_t<F>> starmap(F&& f, const Range& inputs, std::size_t chunksize,
+                                             std::chrono::duration<double> timeout) {
+    const auto deadline = deadline_after(timeout, "starmap()");
+    auto result = starmap(std::forward<F>(f), inputs, chunksize);
+    result.deadline_ = deadline;
+    return result;
   }
 
   /// @brief Stops accepting calls; later submits throw std::runtime_error. Does nothing on
@@ -459,9 +388,13 @@ class executor {
   static void enqueue_on(const std::weak_ptr<detail::executor_core>& core,
                          std::shared_ptr<detail::state_base> state, std::string item);
 
+  // now + timeout for map(..., timeout); none for a limit past any clock's range.
+  static std::optional<std::chrono::steady_clock::time_point> deadline_after(
+      std::chrono::duration<double> timeout, const char* what);
+
   // A call's own limits as its item carries them (unset fields: the pool's);
   // none if @p c sets none. Throws as submit_with() says.
-  std::optional<detail::wire::call_limits> limits_for(const call_options& c) const;
+  std::optional<detail::wire::call_limits> call_limits_of(const call_options& c) const;
 
   template <class R>
   future<R> enqueue(std::string item) {

@@ -170,7 +170,7 @@ bool state_base::wait_until(clock::time_point deadline) const {
 }
 
 // Sleeps in the futex until the status word changes (or the deadline).
-void state_base::block(const clock::time_point* deadline) const {
+void state_base::sleep(const clock::time_point* deadline) const {
   const auto current = status_.load();
   if (is_final(current)) return;
   timespec timeout{};
@@ -191,7 +191,7 @@ void state_base::block(const clock::time_point* deadline) const {
 // background thread, briefly with one), then sleeps in the futex.
 bool state_base::wait_impl(const clock::time_point* deadline) const {
   return drive_until(
-      driver_, [this] { return done(); }, [this](const clock::time_point* d) { block(d); },
+      driver_, [this] { return done(); }, [this](const clock::time_point* d) { sleep(d); },
       deadline);
 }
 

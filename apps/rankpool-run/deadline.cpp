@@ -1,6 +1,6 @@
 #include "deadline.hpp"
 
-#include "spawn.hpp"
+#include "run_command.hpp"
 
 #include <chrono>
 #include <cmath>

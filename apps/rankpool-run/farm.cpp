@@ -2,7 +2,7 @@
 
 #include "deadline.hpp"
 #include "resources.hpp"
-#include "spawn.hpp"
+#include "run_command.hpp"
 #include "staged_file.hpp"
 #include "status.hpp"
 

@@ -59,7 +59,7 @@ class initializer {
 };
 
 namespace detail {
-// A spawned worker's copy of its parent's initializer (src/spawn.cpp).
+// A spawned worker's copy of its parent's initializer (src/mpi/spawn.cpp).
 struct initializer_access {
   static initializer make(const std::string* name, std::string payload) {
     initializer i;

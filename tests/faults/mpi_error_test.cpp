@@ -7,7 +7,7 @@
 // under an MPI that reports process failures (e.g. ULFM's MPI_ERR_PROC_FAILED).
 #include "mpi/test_calls.hpp"
 #include "support/executor_access.hpp"
-#include "wire.hpp"
+#include "wire/wire.hpp"
 
 #include <gtest/gtest.h>
 

@@ -24,7 +24,7 @@ BINARY = None
 RANKS = 3
 JOB_BOUND = 60  # seconds: the job must have ended by then
 
-# rankpool's line, written by the dying worker (src/crash_report.cpp).
+# rankpool's line, written by the dying worker (src/worker/crash_report.cpp).
 REPORT = re.compile(
     r"rankpool: worker rank (?P<rank>\d+)(?: \(MPI_COMM_WORLD rank (?P<world>\d+)\))?"
     r" on host (?P<host>\S+) died of signal (?P<signal>SIG[A-Z]+)"

@@ -7,8 +7,8 @@
 //   rankpool_fuzz_seeds --check tests/fuzz/corpus   (ctest: fails if stale)
 // Other files in the corpus directory (found inputs kept as regressions) are left alone.
 #include "fuzz_calls.hpp"
-#include "run_call.hpp"
 #include "support/call_items.hpp"
+#include "worker/run_call.hpp"
 
 #include <fstream>
 #include <iostream>

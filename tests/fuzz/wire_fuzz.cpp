@@ -12,7 +12,7 @@
 // a crash, a sanitizer report, an allocation past -malloc_limit_mb, a hang
 // or a broken invariant (reported with abort) is a bug.
 #include "fuzz_calls.hpp"
-#include "run_call.hpp"
+#include "worker/run_call.hpp"
 
 #include <cstdio>
 #include <cstdlib>

@@ -10,7 +10,7 @@
 #include "support/call_items.hpp"
 #include "support/executor_access.hpp"
 #include "support/fnv.hpp"
-#include "wire.hpp"
+#include "wire/wire.hpp"
 
 #include <gtest/gtest.h>
 

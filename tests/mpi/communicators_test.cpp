@@ -3,7 +3,7 @@
 #include "mpi/test_calls.hpp"
 #include "support/call_items.hpp"
 #include "support/executor_access.hpp"
-#include "wire.hpp"
+#include "wire/wire.hpp"
 
 #include <gtest/gtest.h>
 

@@ -9,7 +9,7 @@
 #include "mpi/test_calls.hpp"
 #include "support/call_items.hpp"
 #include "support/proc_stats.hpp"
-#include "wire.hpp"
+#include "wire/wire.hpp"
 
 #include <gtest/gtest.h>
 

@@ -7,7 +7,7 @@
 #   imports.sh no-sockets ARCHIVE...   (librankpool, rankpool-run's code)
 #   imports.sh no-exec ARCHIVE...      (librankpool only: rankpool-run spawns
 #                                       commands, which is its purpose)
-# One exception: isolated calls fork the worker (src/call_process.cpp), a
+# One exception: isolated calls fork the worker (src/isolation/call_process.cpp), a
 # copy of this program that runs registered calls and never starts another
 # program; fork is allowed in that object only, exec stays forbidden everywhere.
 # Open MPI's C++ bindings declare MPI_Comm_accept and friends in every

@@ -3,7 +3,7 @@
 // tests and the executor cannot disagree on the layout.
 #pragma once
 
-#include "wire.hpp"
+#include "wire/wire.hpp"
 
 #include <cstdint>
 #include <string>

@@ -3,7 +3,7 @@
 // far inside.
 #pragma once
 
-#include "executor_core.hpp"
+#include "root/executor_core.hpp"
 
 #include <rankpool/executor.hpp>
 

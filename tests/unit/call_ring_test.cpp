@@ -1,5 +1,5 @@
-// The root's per-worker record of calls in flight (src/call_ring.hpp).
-#include "call_ring.hpp"
+// The root's per-worker record of calls in flight (src/root/call_ring.hpp).
+#include "root/call_ring.hpp"
 
 #include <gtest/gtest.h>
 

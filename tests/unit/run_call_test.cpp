@@ -1,5 +1,5 @@
 // run_call without MPI: the same code that MPI workers and local threads run.
-#include "run_call.hpp"
+#include "worker/run_call.hpp"
 #include "support/fnv.hpp"
 
 #include <rankpool/rankpool.hpp>

@@ -1,7 +1,7 @@
 // rankpool-run's pieces without MPI: task file parsing, the journal,
 // running commands, and output files renamed into place.
 #include "journal.hpp"
-#include "spawn.hpp"
+#include "run_command.hpp"
 #include "staged_file.hpp"
 #include "taskfile.hpp"
 

@@ -1,6 +1,6 @@
 // The wire format: call items and result items written and read back,
-// truncated, forged and random messages rejected (src/wire.cpp, src/call_item.cpp).
-#include "wire.hpp"
+// truncated, forged and random messages rejected (src/wire/wire.cpp, src/wire/call_item.cpp).
+#include "wire/wire.hpp"
 #include "support/call_items.hpp"
 
 #include <rankpool/rankpool.hpp>

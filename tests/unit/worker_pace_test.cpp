@@ -1,5 +1,5 @@
-// The adaptive window (src/worker_pace.hpp), with made-up times: no MPI.
-#include "worker_pace.hpp"
+// The adaptive window (src/root/worker_pace.hpp), with made-up times: no MPI.
+#include "root/worker_pace.hpp"
 
 #include <gtest/gtest.h>
 

@@ -61,7 +61,7 @@ class memory_source : public std::streambuf {
 // so a binary_oarchive writes what this reads.
 // Derived from binary_iarchive_impl, as Boost asks (not from binary_iarchive),
 // so these overloads are found through Boost's static polymorphism; its
-// templates are instantiated for this class in src/archive.cpp.
+// templates are instantiated for this class in src/wire/archive.cpp.
 class bounded_binary_iarchive
     : public boost::archive::binary_iarchive_impl<bounded_binary_iarchive, char,
                                                   std::char_traits<char>> {

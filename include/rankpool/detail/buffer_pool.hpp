@@ -1,5 +1,5 @@
 // Reusable byte buffers for call items, result items and blocks
-// (implemented in src/buffer_pool.cpp).
+// (implemented in src/wire/buffer_pool.cpp).
 #pragma once
 
 #include <cstddef>

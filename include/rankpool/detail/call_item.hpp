@@ -3,10 +3,12 @@
 // and the header's size are defined here and nowhere else. submit() writes
 // the header first (begin_call), appends the arguments straight after it and
 // fills in the payload length at the end (end_call), so a call is never
-// copied into a message afterwards. src/wire.cpp reads items back with the
+// copied into a message afterwards. src/wire/wire.cpp reads items back with the
 // same constants.
 #pragma once
 
+#include <chrono>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -51,6 +53,12 @@ struct call_limits {
   std::uint64_t timeout_us = 0;
   std::uint64_t memory_bytes = 0;
 };
+
+// A time limit in whole microseconds, rounded up so that a limit under one
+// is not "no limit". The one conversion of seconds for every call limit.
+inline std::uint64_t limit_us(std::chrono::duration<double> t) {
+  return static_cast<std::uint64_t>(std::ceil(t.count() * 1e6));
+}
 
 // A large contiguous raw value (a std::vector of arithmetic values or a
 // std::string) of at least this many bytes travels as its own message, a

@@ -1,6 +1,6 @@
 // Running a call on a worker: decode the arguments, call, encode the result.
 // The registry (registry.hpp) maps each name to one of these invokers; the
-// worker side (src/run_call.cpp) calls it for every call item it receives.
+// worker side (src/worker/run_call.cpp) calls it for every call item it receives.
 #pragma once
 
 #include "rankpool/detail/call_item.hpp"

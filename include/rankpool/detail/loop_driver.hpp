@@ -5,7 +5,7 @@
 // that wait on futures must step the loop themselves; with one, a waiter
 // still steps it while it spins, so a quick result needs no thread hand-off,
 // and then blocks. The background thread stands aside while a waiter drives
-// (src/loop_scheduler.cpp). docs/architecture.md describes the whole protocol.
+// (src/root/loop_scheduler.cpp). docs/architecture.md describes the whole protocol.
 #pragma once
 
 #include "rankpool/detail/backoff.hpp"
@@ -78,13 +78,13 @@ using loop_clock = std::chrono::steady_clock;
 // and an executor's join alike:
 //   - while the driver has no background thread, or while this waiter still
 //     spins (backoff::default_spin), it steps the loop itself;
-//   - then it hands the loop back and sleeps in block(deadline), which must
+//   - then it hands the loop back and sleeps in sleep(deadline), which must
 //     return once ready() may have changed (or at the deadline; early returns
 //     are fine: everything is checked again).
 // get_driver() returns the driver (a pointer or shared_ptr), null if there is
-// none any more (the executor is gone: only block() is left).
-template <class GetDriver, class Ready, class Block>
-bool drive_until(GetDriver&& get_driver, Ready&& ready, Block&& block,
+// none any more (the executor is gone: only sleep() is left).
+template <class GetDriver, class Ready, class Sleep>
+bool drive_until(GetDriver&& get_driver, Ready&& ready, Sleep&& sleep,
                  const loop_clock::time_point* deadline) {
   backoff pause;
   driving_guard driving;
@@ -103,19 +103,19 @@ bool drive_until(GetDriver&& get_driver, Ready&& ready, Block&& block,
     }
     if (driving.active()) {
       // Hand over to the background thread first (without any lock of the
-      // waiter's: the driver takes its own), then look again before blocking.
+      // waiter's: the driver takes its own), then look again before sleeping.
       driving.stop(true);
       continue;
     }
-    block(deadline);
+    sleep(deadline);
   }
 }
 
 // drive_until for a driver that may be gone (a future's weak reference).
-template <class Ready, class Block>
-bool drive_until(const std::weak_ptr<driver>& d, Ready&& ready, Block&& block,
+template <class Ready, class Sleep>
+bool drive_until(const std::weak_ptr<driver>& d, Ready&& ready, Sleep&& sleep,
                  const loop_clock::time_point* deadline) {
-  return drive_until([&d] { return d.lock(); }, ready, block, deadline);
+  return drive_until([&d] { return d.lock(); }, ready, sleep, deadline);
 }
 
 }  // namespace rankpool::detail

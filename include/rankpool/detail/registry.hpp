@@ -20,7 +20,7 @@ struct callable_entry {
   invoker_fn invoke = nullptr;
 };
 
-// Implemented in src/registry.cpp. Registration errors (one name for two
+// Implemented in src/worker/registry.cpp. Registration errors (one name for two
 // callables) throw std::logic_error, which ends a program at start-up with the name.
 void register_function(const char* name, function_key key, invoker_fn invoke);
 void register_type(const char* name, const std::type_info& type, invoker_fn invoke);

@@ -2,7 +2,7 @@
 // (until the call ends) the executor. It holds the call's status, its
 // result (the received result bytes, or the decoded value) or error, and
 // the done callbacks. The encoded call item is not here: it waits in the
-// executor's pending queue beside the state (src/executor_core.hpp).
+// executor's pending queue beside the state (src/root/executor_core.hpp).
 // No Boost.Serialization here: the executor hands each state the function
 // that decodes its result (value_codec.hpp's decode_result<T>).
 #pragma once
@@ -122,10 +122,10 @@ class state_base {
   static constexpr std::uint32_t completing = 0x100;
 
   bool wait_impl(const clock::time_point* deadline) const;
-  void block(const clock::time_point* deadline) const;
+  void sleep(const clock::time_point* deadline) const;
 
   mutable std::atomic<std::uint32_t> status_{static_cast<std::uint32_t>(call_status::pending)};
-  mutable std::atomic<std::uint32_t> waiters_{0};  // threads blocked in the futex
+  mutable std::atomic<std::uint32_t> waiters_{0};  // threads asleep in the futex
   std::uint32_t payload_offset_ = 0;
   mutable spin_lock value_lock_;  // the decoded value and a decode error
   spin_lock callbacks_lock_;

@@ -1,4 +1,4 @@
-#include "run_call.hpp"
+#include "worker/run_call.hpp"
 
 #include "rankpool/detail/archive.hpp"
 #include "rankpool/detail/registry.hpp"

@@ -1,4 +1,4 @@
-#include "executor_core.hpp"
+#include "root/executor_core.hpp"
 
 #include "rankpool/errors.hpp"
 

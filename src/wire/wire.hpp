@@ -30,6 +30,7 @@
 #pragma once
 
 #include "rankpool/detail/call_item.hpp"
+#include "wire/tags.hpp"
 
 #include <cstdint>
 #include <stdexcept>
@@ -39,24 +40,12 @@
 
 namespace rankpool::detail::wire {
 
-// MPI tags on the executor's private communicator (transport.hpp keeps 5,
-// part_tag, for the leading parts of a split message).
-enum tag : int {
-  call_tag = 1,       // root -> worker: call items
-  result_tag = 2,     // worker -> root: result items
-  stop_tag = 3,       // root -> worker: leave the worker loop
-  block_tag = 6,      // worker -> root: a result's block, after its result item
-  arg_block_tag = 7,  // root -> worker: an argument's block, after its call's message
-  large_tag = 8,      // worker -> root: a message announced by an envelope
-  terminate_tag = 9,  // root -> worker: u64 id of a call to stop (isolated calls)
-};
-
 // The error types a worker reports for an isolated call it stopped or lost
 // (see call_process.hpp); the root makes them the matching exceptions, and
 // a terminated call's future ends cancelled.
 inline constexpr std::string_view crashed_type = "rankpool::worker_crashed";
 inline constexpr std::string_view timed_out_type = "rankpool::call_timed_out";
-inline constexpr std::string_view terminated_type = "rankpool::cancelled_error";
+inline constexpr std::string_view terminated_type = "rankpool::terminated";
 
 // The root keeps one receive posted per worker for result_tag messages of
 // at most this many bytes (see posted_receives). A worker sends a larger

@@ -17,7 +17,7 @@
 // errs towards a deeper window for calls near the threshold.
 #pragma once
 
-#include "call_ring.hpp"
+#include "root/call_ring.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -29,9 +29,15 @@ class worker_pace {
  public:
   using clock = std::chrono::steady_clock;
 
+  // When a call sent at `sent` could start on this worker: its send, or the
+  // worker's previous answer if it was still busy with an earlier call then.
+  clock::time_point start_of(clock::time_point sent) const noexcept {
+    return std::max(sent, last_answer_);
+  }
+
   // A call sent at `sent` answered at `now`.
   void answered(clock::time_point sent, clock::time_point now) noexcept {
-    const auto took = now - std::max(sent, last_answer_);
+    const auto took = now - start_of(sent);
     // An average over the last few calls (weights 1/4): one odd call moves
     // it, a change of workload takes over within a handful.
     typical_ = measured_ ? typical_ + (took - typical_) / 4 : took;

@@ -5,11 +5,11 @@
 // Open MPI 4.1 (with PMIx 4) hangs in MPI_Comm_disconnect of a communicator
 // made by MPI_Intercomm_merge: the merged one is freed, and only the
 // intercommunicator is disconnected.
-#include "spawn.hpp"
+#include "mpi/spawn.hpp"
 
-#include "executor_core.hpp"
-#include "little_endian.hpp"
 #include "rankpool/executor.hpp"
+#include "root/executor_core.hpp"
+#include "wire/little_endian.hpp"
 
 #include <boost/mpi/collectives/broadcast.hpp>
 #include <boost/serialization/string.hpp>

@@ -5,7 +5,7 @@
 
 #include "rankpool/detail/registry.hpp"
 #include "rankpool/options.hpp"
-#include "wire.hpp"
+#include "wire/wire.hpp"
 
 #include <optional>
 #include <string>

@@ -7,7 +7,7 @@
 // writer is the call process, so that its death (the pipe closing) wakes
 // the owner at once. The owner wakes every few milliseconds meanwhile to
 // enforce the time limit and take terminate requests.
-#include "call_process.hpp"
+#include "isolation/call_process.hpp"
 
 #include <fcntl.h>
 #include <linux/futex.h>
@@ -165,9 +165,7 @@ void default_signals() {
 }  // namespace
 
 run_limits pool_limits(const options& opts) {
-  return {std::chrono::microseconds(
-              static_cast<std::int64_t>(std::ceil(opts.call_timeout.count() * 1e6))),
-          opts.call_memory_limit};
+  return {std::chrono::microseconds(wire::limit_us(opts.call_timeout)), opts.call_memory_limit};
 }
 
 run_limits limits_for(const wire::call_item& item, const run_limits& pool) {
@@ -421,7 +419,7 @@ void call_process::run(const wire::call_item& item, const run_limits& limits, ca
       start();
       return;
     }
-    if (owner.stop_requested(item.id)) {
+    if (owner.terminate_requested(item.id)) {
       stop(SIGTERM);
       fail(item, wire::terminated_type, call + " was terminated on " + where, reply, 0, 0, false);
       start();

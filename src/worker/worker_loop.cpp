@@ -2,17 +2,17 @@
 // until the root sends stop. Every failure inside a call becomes an error
 // result for that call; the worker keeps serving. A call that kills the
 // process instead (a signal) is named on stderr by the crash_reporter.
-#include "worker_loop.hpp"
+#include "worker/worker_loop.hpp"
 
-#include "call_process.hpp"
-#include "crash_report.hpp"
-#include "little_endian.hpp"
+#include "isolation/call_process.hpp"
+#include "mpi/transport.hpp"
 #include "rankpool/detail/backoff.hpp"
 #include "rankpool/detail/buffer_pool.hpp"
-#include "run_call.hpp"
-#include "timer_slack.hpp"
-#include "transport.hpp"
-#include "wire.hpp"
+#include "sys/timer_slack.hpp"
+#include "wire/little_endian.hpp"
+#include "wire/wire.hpp"
+#include "worker/crash_report.hpp"
+#include "worker/run_call.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -209,7 +209,7 @@ class worker {
       }
       rankpool::detail::receive_block(w_.comm_, w_.root_, wire::arg_block_tag, into, bytes);
     }
-    bool stop_requested(std::uint64_t id) override {
+    bool terminate_requested(std::uint64_t id) override {
       for (;;) {
         int flag = 0;
         MPI_Message handle = MPI_MESSAGE_NULL;

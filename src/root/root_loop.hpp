@@ -1,15 +1,16 @@
-// The management loop's message handling on the root: the only code that
-// talks MPI for an executor. Each step receives result items and completes
-// their futures, sends pending calls to workers with room in their window
-// (dispatch), retires finished sends and, at shutdown, releases the workers.
-// Which thread runs a step, and when, is loop_scheduler's concern.
+// The management loop's message handling on the root: the only code on the
+// root that exchanges call and result items with workers (through
+// mpi/transport.hpp; the worker's side is worker/worker_loop.cpp). Each step receives result items
+// and completes their futures, sends pending calls to workers with room in their window (dispatch),
+// retires finished sends and, at shutdown, releases the workers. Which thread runs a step, and
+// when, is loop_scheduler's concern.
 #pragma once
 
-#include "call_ring.hpp"
-#include "executor_core.hpp"
-#include "transport.hpp"
-#include "wire.hpp"
-#include "worker_pace.hpp"
+#include "mpi/transport.hpp"
+#include "root/call_ring.hpp"
+#include "root/executor_core.hpp"
+#include "root/worker_pace.hpp"
+#include "wire/wire.hpp"
 
 #include <boost/mpi/communicator.hpp>
 
@@ -92,15 +93,7 @@ class root_loop {
   std::vector<worker_pace> pace_;
   std::vector<std::size_t> load_;   // calls in flight
   std::vector<std::size_t> limit_;  // its window now
-  // Per worker, for stats(): written by the stepping thread only (tally()).
-  struct worker_tally {
-    std::atomic<std::uint64_t> calls{0};
-    std::atomic<std::uint64_t> failed{0};
-    std::atomic<std::uint64_t> busy_ns{0};
-    std::atomic<std::uint64_t> bytes_in{0};
-    std::atomic<std::uint64_t> bytes_out{0};
-    clock::time_point last_answer{};
-  };
+  // Per worker, for stats(): written by the stepping thread only.
   std::unique_ptr<worker_tally[]> tally_;
   std::vector<std::string> hosts_;  // by rank
   std::vector<std::vector<work_item>> assigned_;

@@ -1,4 +1,4 @@
-#include "transport.hpp"
+#include "mpi/transport.hpp"
 
 #include "rankpool/detail/buffer_pool.hpp"
 #include "rankpool/errors.hpp"

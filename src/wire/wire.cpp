@@ -1,6 +1,6 @@
-#include "wire.hpp"
+#include "wire/wire.hpp"
 
-#include "little_endian.hpp"
+#include "wire/little_endian.hpp"
 
 namespace rankpool::detail::wire {
 namespace {

@@ -7,6 +7,8 @@
 #include <mpi.h>
 
 #include <cstddef>
+#include "wire/tags.hpp"
+
 #include <deque>
 #include <string>
 #include <string_view>
@@ -15,9 +17,7 @@
 
 namespace rankpool::detail {
 
-// The tag of every part of a split message but the last (which carries the
-// message's own tag). wire.hpp's tags leave this value free.
-inline constexpr int part_tag = 5;
+using wire::part_tag;  // the tag of every part of a split message but the last
 
 struct message {
   int source = -1;

@@ -1,4 +1,4 @@
-// The worker side of an executor (src/worker_loop.cpp).
+// The worker side of an executor (src/worker/worker_loop.cpp).
 #pragma once
 
 #include "rankpool/options.hpp"

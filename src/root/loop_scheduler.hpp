@@ -1,8 +1,8 @@
 // An executor whose workers are other ranks: the root_loop, and the threads
-// that run its steps (src/loop_scheduler.cpp).
+// that run its steps (src/root/loop_scheduler.cpp).
 #pragma once
 
-#include "executor_core.hpp"
+#include "root/executor_core.hpp"
 
 #include <boost/mpi/communicator.hpp>
 

@@ -1,4 +1,4 @@
-#include "spawn.hpp"
+#include "run_command.hpp"
 
 #include <fcntl.h>
 #include <poll.h>

@@ -6,8 +6,8 @@
 // a call that crashes, hangs or runs out of memory fails only its own future.
 #pragma once
 
-#include "run_call.hpp"
-#include "wire.hpp"
+#include "wire/wire.hpp"
+#include "worker/run_call.hpp"
 
 #include <sys/types.h>
 
@@ -36,8 +36,9 @@ class call_owner {
   virtual ~call_owner() = default;
   // Receives the call's next argument block (a worker: from the root).
   virtual void receive_block(char* into, std::size_t bytes) = 0;
-  // Asked every few milliseconds while the call runs: true to stop it.
-  virtual bool stop_requested(std::uint64_t id) = 0;
+  // Asked every few milliseconds while the call runs: true to terminate it
+  // (future::terminate()).
+  virtual bool terminate_requested(std::uint64_t id) = 0;
 };
 
 class call_process {

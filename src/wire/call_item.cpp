@@ -2,8 +2,8 @@
 // the ones it holds. The layout is call_item.hpp's (call_header).
 #include "rankpool/detail/call_item.hpp"
 
-#include "little_endian.hpp"
-#include "wire.hpp"
+#include "wire/little_endian.hpp"
+#include "wire/wire.hpp"
 
 #include <stdexcept>
 

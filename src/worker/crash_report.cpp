@@ -1,4 +1,4 @@
-#include "crash_report.hpp"
+#include "worker/crash_report.hpp"
 
 #include <unistd.h>
 

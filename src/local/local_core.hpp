@@ -1,8 +1,8 @@
 // An executor over a one-rank communicator: calls run on threads of this
-// process (src/local_core.cpp).
+// process (src/local/local_core.cpp).
 #pragma once
 
-#include "executor_core.hpp"
+#include "root/executor_core.hpp"
 
 #include <memory>
 

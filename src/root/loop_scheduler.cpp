@@ -3,12 +3,12 @@
 // on a future drives the loop itself (drive_until in loop_driver.hpp);
 // otherwise the waiting (and submitting) threads are the only drivers.
 // docs/architecture.md describes the whole protocol.
-#include "loop_scheduler.hpp"
+#include "root/loop_scheduler.hpp"
 
 #include "rankpool/detail/backoff.hpp"
 #include "rankpool/detail/loop_driver.hpp"
-#include "root_loop.hpp"
-#include "timer_slack.hpp"
+#include "root/root_loop.hpp"
+#include "sys/timer_slack.hpp"
 
 #include <mpi.h>
 

@@ -9,11 +9,12 @@
 #include "rankpool/detail/state.hpp"
 #include "rankpool/options.hpp"
 #include "rankpool/stats.hpp"
-#include "wire.hpp"
+#include "wire/wire.hpp"
 
 #include <boost/mpi/communicator.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <memory>
@@ -37,6 +38,36 @@ struct work_item {
 inline void tally(std::atomic<std::uint64_t>& counter, std::uint64_t by) noexcept {
   counter.store(counter.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
 }
+
+// One worker's share of the calls, for stats(): a worker rank's, kept by the
+// root loop, or a local thread's, kept by that thread. One writer at a time.
+struct worker_tally {
+  std::atomic<std::uint64_t> calls{0};
+  std::atomic<std::uint64_t> failed{0};
+  std::atomic<std::uint64_t> busy_ns{0};
+  std::atomic<std::uint64_t> bytes_in{0};
+  std::atomic<std::uint64_t> bytes_out{0};
+
+  // A call that kept the worker busy for `busy` has ended.
+  template <class Duration>
+  void call_ended(Duration busy, bool failed_call) noexcept {
+    tally(calls, 1);
+    if (failed_call) tally(failed, 1);
+    tally(busy_ns, static_cast<std::uint64_t>(
+                       std::chrono::duration_cast<std::chrono::nanoseconds>(busy).count()));
+  }
+  worker_stats to_stats(int rank, std::string host) const {
+    worker_stats w;
+    w.rank = rank;
+    w.host = std::move(host);
+    w.calls = calls.load(std::memory_order_relaxed);
+    w.failed = failed.load(std::memory_order_relaxed);
+    w.busy_seconds = static_cast<double>(busy_ns.load(std::memory_order_relaxed)) * 1e-9;
+    w.bytes_in = bytes_in.load(std::memory_order_relaxed);
+    w.bytes_out = bytes_out.load(std::memory_order_relaxed);
+    return w;
+  }
+};
 
 // Work items not yet sent, in submission order, with what guards them.
 // Submitting threads append; the management loop (or a local worker
@@ -86,7 +117,6 @@ class executor_core : public driver {
   // Takes the recorded requests; true if every running call is to be
   // stopped (shutdown with cancel_futures). Cheap when there are none.
   bool take_terminations(std::vector<std::shared_ptr<state_base>>& out);
-  bool isolated() const noexcept { return isolated_; }
   bool isolated_calls() const noexcept override { return isolated_; }
 
  protected:

@@ -1,6 +1,6 @@
-#include "root_loop.hpp"
+#include "root/root_loop.hpp"
 
-#include "little_endian.hpp"
+#include "wire/little_endian.hpp"
 
 #include "rankpool/detail/buffer_pool.hpp"
 #include "rankpool/errors.hpp"
@@ -246,16 +246,9 @@ std::shared_ptr<state_base> root_loop::take_in_flight(int source, std::uint64_t 
   --in_flight_count_;
   const auto now = clock::now();
   if (const auto i = worker_index_[static_cast<std::size_t>(source)]; i < workers_.size()) {
+    tally_[i].call_ended(now - pace_[i].start_of(sent.at), false);
     pace_[i].answered(sent.at, now);
     turn_ = i;  // the next tie goes to the worker that answered last
-    // Busy from the call's send, or from the worker's previous answer if
-    // it was still busy with an earlier call then.
-    auto& t = tally_[i];
-    const auto from = std::max(sent.at, t.last_answer);
-    tally(t.calls, 1);
-    tally(t.busy_ns, static_cast<std::uint64_t>(
-                         std::chrono::duration_cast<std::chrono::nanoseconds>(now - from).count()));
-    t.last_answer = now;
   }
   // The fastest answer from an idle worker: about one round trip.
   if (sent.alone) round_trip_ = std::min(round_trip_, now - sent.at);
@@ -408,17 +401,8 @@ void root_loop::count_failure(int source) {
 
 void root_loop::add_worker_stats(std::vector<worker_stats>& out) const {
   for (std::size_t i = 0; i < workers_.size(); ++i) {
-    const auto& t = tally_[i];
-    worker_stats w;
-    w.rank = workers_[i];
     const auto rank = static_cast<std::size_t>(workers_[i]);
-    if (rank < hosts_.size()) w.host = hosts_[rank];
-    w.calls = t.calls.load(std::memory_order_relaxed);
-    w.failed = t.failed.load(std::memory_order_relaxed);
-    w.busy_seconds = static_cast<double>(t.busy_ns.load(std::memory_order_relaxed)) * 1e-9;
-    w.bytes_in = t.bytes_in.load(std::memory_order_relaxed);
-    w.bytes_out = t.bytes_out.load(std::memory_order_relaxed);
-    out.push_back(std::move(w));
+    out.push_back(tally_[i].to_stats(workers_[i], rank < hosts_.size() ? hosts_[rank] : ""));
   }
 }
 

@@ -2,10 +2,10 @@
 // same encode -> run_call -> decode path as on MPI workers, so arguments are
 // copied and errors reported exactly as with real workers. With isolation,
 // each thread runs its calls in its own call process.
-#include "local_core.hpp"
+#include "local/local_core.hpp"
 
-#include "call_process.hpp"
-#include "run_call.hpp"
+#include "isolation/call_process.hpp"
+#include "worker/run_call.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -38,22 +38,13 @@ class local_core final : public executor_core {
   // What one thread runs now, for terminate(); and its share of the calls, for stats().
   struct slot {
     std::shared_ptr<state_base> state;  // guarded by running_mutex_
-    std::atomic<bool> stop{false};
-    std::atomic<std::uint64_t> calls{0};
-    std::atomic<std::uint64_t> failed{0};
-    std::atomic<std::uint64_t> busy_ns{0};
+    std::atomic<bool> terminate{false};
+    worker_tally tally;
   };
 
   void add_worker_stats(std::vector<worker_stats>& out) const override {
     for (std::size_t i = 0; i < running_.size(); ++i) {
-      worker_stats w;
-      w.rank = static_cast<int>(i);
-      w.host = site_.host;
-      w.calls = running_[i].calls.load(std::memory_order_relaxed);
-      w.failed = running_[i].failed.load(std::memory_order_relaxed);
-      w.busy_seconds =
-          static_cast<double>(running_[i].busy_ns.load(std::memory_order_relaxed)) * 1e-9;
-      out.push_back(std::move(w));
+      out.push_back(running_[i].tally.to_stats(static_cast<int>(i), site_.host));
     }
   }
 
@@ -64,7 +55,7 @@ class local_core final : public executor_core {
     void receive_block(char*, std::size_t) override {
       throw std::length_error("rankpool: a local call announces an argument block");
     }
-    bool stop_requested(std::uint64_t) override { return s_.stop.exchange(false); }
+    bool terminate_requested(std::uint64_t) override { return s_.terminate.exchange(false); }
 
    private:
     slot& s_;
@@ -85,14 +76,14 @@ class local_core final : public executor_core {
     for (auto& s : running_) {
       if (!s.state) continue;
       if (all || std::find(requests.begin(), requests.end(), s.state) != requests.end()) {
-        s.stop.store(true);
+        s.terminate.store(true);
       }
     }
   }
 
   bool initialize(std::unique_ptr<call_process>& process) {
     auto error = run_initializer(initializer_, site_);
-    if (!error && isolated()) {
+    if (!error && isolated_calls()) {
       try {
         process = std::make_unique<call_process>(site_, /*blocks=*/false);
         process->start();
@@ -130,7 +121,7 @@ class local_core final : public executor_core {
         // started also finds it here.
         std::lock_guard<std::mutex> lock(running_mutex_);
         mine.state = work.state;
-        mine.stop.store(false);
+        mine.terminate.store(false);
       }
       if (work.state->try_start()) {
         const auto started = loop_clock::now();
@@ -153,12 +144,7 @@ class local_core final : public executor_core {
           run_call(item, site_, reply);
         }
         const auto result = wire::reader(reply).next_result();
-        tally(mine.calls, 1);
-        if (!result.ok()) tally(mine.failed, 1);
-        tally(mine.busy_ns,
-              static_cast<std::uint64_t>(
-                  std::chrono::duration_cast<std::chrono::nanoseconds>(loop_clock::now() - started)
-                      .count()));
+        mine.tally.call_ended(loop_clock::now() - started, !result.ok());
         complete(*work.state, result, std::move(reply));
       }
       if (process) {

@@ -2,10 +2,7 @@
 
 #include "rankpool/detail/buffer_pool.hpp"
 #include "rankpool/detail/loop_driver.hpp"
-
-#include <linux/futex.h>
-#include <sys/syscall.h>
-#include <unistd.h>
+#include "sys/futex.hpp"
 
 #include <climits>
 #include <ctime>
@@ -37,11 +34,6 @@ void run_callback(std::function<void()>& fn) noexcept {
 
 // The done callbacks this thread is running now (see finish()), if any.
 thread_local std::deque<std::function<void()>>* running_callbacks = nullptr;
-
-// The futex word is the atomic's own 32 bits (lock-free, same layout).
-std::uint32_t* futex_word(std::atomic<std::uint32_t>& a) noexcept {
-  return reinterpret_cast<std::uint32_t*>(&a);
-}
 
 }  // namespace
 
@@ -132,7 +124,7 @@ void state_base::finish(call_status final_status) {
     callbacks = std::move(callbacks_);
   }
   if (waiters_.load() > 0) {
-    syscall(SYS_futex, futex_word(status_), FUTEX_WAKE_PRIVATE, INT_MAX, nullptr, nullptr, 0);
+    futex::wake(status_, futex::scope::process);
   }
   if (!callbacks) return;
   // Callbacks that end further calls (then(), when_all()) would nest one
@@ -173,17 +165,13 @@ bool state_base::wait_until(clock::time_point deadline) const {
 void state_base::sleep(const clock::time_point* deadline) const {
   const auto current = status_.load();
   if (is_final(current)) return;
-  timespec timeout{};
+  std::chrono::nanoseconds left{};
   if (deadline != nullptr) {
-    const auto left = *deadline - clock::now();
-    if (left <= clock::duration::zero()) return;
-    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
-    timeout.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
-    timeout.tv_nsec = static_cast<long>(ns % 1'000'000'000);
+    left = std::chrono::duration_cast<std::chrono::nanoseconds>(*deadline - clock::now());
+    if (left <= left.zero()) return;
   }
   waiters_.fetch_add(1);
-  syscall(SYS_futex, futex_word(status_), FUTEX_WAIT_PRIVATE, current,
-          deadline != nullptr ? &timeout : nullptr, nullptr, 0);
+  futex::wait(status_, current, futex::scope::process, deadline != nullptr ? &left : nullptr);
   waiters_.fetch_sub(1);
 }
 

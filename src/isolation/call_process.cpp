@@ -8,6 +8,7 @@
 // the owner at once. The owner wakes every few milliseconds meanwhile to
 // enforce the time limit and take terminate requests.
 #include "isolation/call_process.hpp"
+#include "sys/futex.hpp"
 
 #include <fcntl.h>
 #include <linux/futex.h>
@@ -76,14 +77,13 @@ constexpr auto stop_grace = std::chrono::seconds(1);
 constexpr auto owner_spin = std::chrono::microseconds(50);
 constexpr auto child_spin = std::chrono::microseconds(200);
 
+// Not process-private: the words live in memory shared by two processes.
 void futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected) {
-  // Not FUTEX_PRIVATE: the word lives in memory shared by two processes.
-  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAIT, expected, nullptr,
-          nullptr, 0);
+  futex::wait(word, expected, futex::scope::shared);
 }
 
 void futex_wake(std::atomic<std::uint32_t>& word) {
-  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAKE, 1, nullptr, nullptr, 0);
+  futex::wake(word, futex::scope::shared, 1);
 }
 
 bool one_core_only() {

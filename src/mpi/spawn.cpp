@@ -7,6 +7,7 @@
 // intercommunicator is disconnected.
 #include "mpi/spawn.hpp"
 
+#include "mpi/transport.hpp"
 #include "rankpool/executor.hpp"
 #include "root/executor_core.hpp"
 #include "wire/little_endian.hpp"
@@ -29,13 +30,6 @@
 
 namespace rankpool::detail {
 namespace {
-
-std::string mpi_error_text(int code) {
-  char text[MPI_MAX_ERROR_STRING];
-  int length = 0;
-  MPI_Error_string(code, text, &length);
-  return std::string(text, static_cast<std::size_t>(length));
-}
 
 // This program and its arguments, as it was started.
 std::string this_program() {

@@ -10,12 +10,16 @@
 
 namespace rankpool::detail {
 
-void check_mpi(int rc, const char* what) {
-  if (rc == MPI_SUCCESS) return;
+std::string mpi_error_text(int code) {
   char text[MPI_MAX_ERROR_STRING] = {};
   int length = 0;
-  MPI_Error_string(rc, text, &length);
-  throw broken_executor(std::string("rankpool: ") + what + " failed: " + std::string(text, length));
+  MPI_Error_string(code, text, &length);
+  return std::string(text, static_cast<std::size_t>(length));
+}
+
+void check_mpi(int rc, const char* what) {
+  if (rc == MPI_SUCCESS) return;
+  throw broken_executor(std::string("rankpool: ") + what + " failed: " + mpi_error_text(rc));
 }
 
 namespace {

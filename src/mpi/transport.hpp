@@ -25,6 +25,8 @@ struct message {
   std::string data;
 };
 
+// MPI's own words for an error code.
+std::string mpi_error_text(int code);
 // Throws broken_executor naming the MPI call and the MPI error text.
 void check_mpi(int rc, const char* what);
 

@@ -19,6 +19,15 @@ std::vector<int> other_ranks(int size, int root) {
   return ranks;
 }
 
+// The in-flight record of each worker, in workers' order.
+std::vector<const call_ring*> rings_of(const std::vector<call_ring>& by_rank,
+                                       const std::vector<int>& workers) {
+  std::vector<const call_ring*> rings;
+  rings.reserve(workers.size());
+  for (int w : workers) rings.push_back(&by_rank[static_cast<std::size_t>(w)]);
+  return rings;
+}
+
 }  // namespace
 
 root_loop::root_loop(const boost::mpi::communicator& comm, const options& opts,
@@ -32,9 +41,7 @@ root_loop::root_loop(const boost::mpi::communicator& comm, const options& opts,
       posted_(comm_, workers_, wire::result_tag, wire::posted_result_max),
       in_flight_(static_cast<std::size_t>(comm_.size()), call_ring(opts.window)),
       worker_index_(static_cast<std::size_t>(comm_.size()), workers_.size()),
-      pace_(workers_.size()),
-      load_(workers_.size()),
-      limit_(workers_.size()),
+      policy_(rings_of(in_flight_, workers_)),
       tally_(std::make_unique<worker_tally[]>(workers_.size())),
       hosts_(std::move(hosts)),
       assigned_(workers_.size()) {
@@ -246,22 +253,16 @@ std::shared_ptr<state_base> root_loop::take_in_flight(int source, std::uint64_t 
   --in_flight_count_;
   const auto now = clock::now();
   if (const auto i = worker_index_[static_cast<std::size_t>(source)]; i < workers_.size()) {
-    tally_[i].call_ended(now - pace_[i].start_of(sent.at), false);
-    pace_[i].answered(sent.at, now);
-    turn_ = i;  // the next tie goes to the worker that answered last
+    tally_[i].call_ended(now - policy_.start_of(i, sent.at), false);
+    policy_.answered(i, sent.at, now);
   }
   // The fastest answer from an idle worker: about one round trip.
   if (sent.alone) round_trip_ = std::min(round_trip_, now - sent.at);
   return state;
 }
 
-// Moves queued calls to workers with room in their window, breadth first:
-// the next call goes to the worker with the fewest calls in flight, so an
-// idle worker is always served before a busy one gets a second call. Ties
-// are taken in rank order starting from the worker that answered last: it
-// is still spinning for its next call, while one left idle may have gone
-// to sleep (on an oversubscribed node, waking it costs the others). Each
-// worker's window adapts to its calls' length (worker_pace.hpp). The calls
+// Moves queued calls to workers with room in their window, in the order
+// dispatch_policy chooses (idle workers first, adaptive windows). The calls
 // are taken under the lock and sent after it, several to one worker in one
 // message, so submitting threads never wait for MPI.
 bool root_loop::dispatch() {
@@ -272,46 +273,29 @@ bool root_loop::dispatch() {
     std::lock_guard<std::mutex> lock(queue_.mutex);
     auto& pending = queue_.items;
     if (pending.empty() || !queue_.broken.empty()) return false;
-    const auto long_call = detail::long_call(round_trip_);
-    std::size_t deepest = 0;
-    for (std::size_t i = 0; i < n; ++i) {
-      const auto& ring = in_flight_[static_cast<std::size_t>(workers_[i])];
-      load_[i] = ring.size();
-      limit_[i] = pace_[i].window(ring.capacity(), ring, long_call, now);
-      deepest = std::max(deepest, limit_[i]);
-    }
-    // The next call that was not cancelled while it waited, if any.
-    const auto take_next = [&](work_item& work) {
+    // Worker i takes the next call that was not cancelled while it waited.
+    const auto deepest = policy_.assign(detail::long_call(round_trip_), now, [&](std::size_t i) {
       while (!pending.empty()) {
-        work = std::move(pending.front());
+        work_item work = std::move(pending.front());
         pending.pop_front();
         if (work.state->try_start()) {
           owner_.record_start(work.submitted, now);
+          assigned_[i].push_back(std::move(work));
+          ++in_flight_count_;  // under the queue's mutex: see loop_scheduler::idle()
+          any = true;
           return true;
         }
       }
       return false;
-    };
-    work_item work;
-    for (std::size_t level = 0; level < deepest && !pending.empty(); ++level) {
-      for (std::size_t k = 0; k < n; ++k) {
-        const std::size_t i = (turn_ + k) % n;
-        if (load_[i] != level || level >= limit_[i]) continue;
-        if (!take_next(work)) break;
-        assigned_[i].push_back(std::move(work));
-        ++load_[i];
-        ++in_flight_count_;  // under the queue's mutex: see loop_scheduler::idle()
-        any = true;
-      }
+    });
+    if (deepest > deepest_window_.load(std::memory_order_relaxed)) {
+      deepest_window_.store(deepest, std::memory_order_relaxed);
     }
   }
   if (!any) return false;
   for (std::size_t i = 0; i < n; ++i) {
     auto& calls = assigned_[i];
     if (calls.empty()) continue;
-    if (load_[i] > deepest_window_.load(std::memory_order_relaxed)) {
-      deepest_window_.store(load_[i], std::memory_order_relaxed);
-    }
     const std::size_t first = outgoing_.size();
     for (auto& work : calls) outgoing_.push_back(std::move(work));
     calls.clear();

@@ -8,8 +8,8 @@
 
 #include "mpi/transport.hpp"
 #include "root/call_ring.hpp"
+#include "root/dispatch_policy.hpp"
 #include "root/executor_core.hpp"
-#include "root/worker_pace.hpp"
 #include "wire/wire.hpp"
 
 #include <boost/mpi/communicator.hpp>
@@ -89,15 +89,12 @@ class root_loop {
   std::vector<call_ring> in_flight_;  // per rank, in the order the calls were sent
   // Index into workers_ by rank (workers_.size() for the root).
   std::vector<std::size_t> worker_index_;
-  // Per worker (index into workers_): its pace, and dispatch()'s scratch.
-  std::vector<worker_pace> pace_;
-  std::vector<std::size_t> load_;   // calls in flight
-  std::vector<std::size_t> limit_;  // its window now
+  // Per worker (index into workers_): who takes the next call.
+  dispatch_policy policy_;
   // Per worker, for stats(): written by the stepping thread only.
   std::unique_ptr<worker_tally[]> tally_;
   std::vector<std::string> hosts_;  // by rank
   std::vector<std::vector<work_item>> assigned_;
-  std::size_t turn_ = 0;  // the worker that takes the first tie: the one that answered last
   // The fastest answer seen from an idle worker; until there is one, what
   // shared memory takes on the machines we measured.
   clock::duration round_trip_ = std::chrono::microseconds{5};

@@ -4,8 +4,11 @@
 // memory the two share, watches it while the call runs, enforces the call's
 // time limit, stops it on terminate(), and forks a fresh one when it dies, so
 // a call that crashes, hangs or runs out of memory fails only its own future.
+// This file is the owner's side and the process's lifecycle; the memory they
+// share is call_channel.hpp, and what the call process runs call_child.hpp.
 #pragma once
 
+#include "isolation/call_channel.hpp"
 #include "wire/wire.hpp"
 #include "worker/run_call.hpp"
 
@@ -68,29 +71,15 @@ class call_process {
   std::chrono::nanoseconds last_start_time() const noexcept { return last_start_; }
 
  private:
-  struct control;  // the page both processes share
-  enum class wait_result { answered, died, waiting };
-
-  void reserve(std::size_t bytes);
-  void map_arena();
-  void request(std::uint32_t kind, std::size_t bytes, std::size_t memory);
-  wait_result wait_answer(std::chrono::steady_clock::time_point until);
   void stop(int first_signal);
   int reap(bool wait);
   void fail(const wire::call_item& item, std::string_view type, std::string message,
             std::string& reply, int signal, int exit_code, bool died);
-  [[noreturn]] void child_main();
 
   call_site site_;
   bool blocks_;
-  control* control_ = nullptr;  // a MAP_SHARED page, inherited by each call process
-  int arena_fd_ = -1;           // memfd: call items in, results out, blocks both ways
-  char* arena_ = nullptr;       // this process's mapping of it
-  std::size_t mapped_ = 0;
+  call_channel channel_;  // the memory and the wake-up pipe the two processes share
   pid_t pid_ = -1;
-  int wake_fd_ = -1;        // read end of the pipe the call process writes to (and closes by dying)
-  int wake_child_fd_ = -1;  // its write end, in the call process
-  std::uint32_t answers_seen_ = 0;
   std::string_view result_block_;
   std::chrono::nanoseconds last_start_{0};
 };

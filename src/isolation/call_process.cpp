@@ -137,14 +137,51 @@ void call_process::fail(const wire::call_item& item, std::string_view type, std:
   wire::append_error(reply, item.id, error);
 }
 
+std::unique_ptr<call_process> call_process::make_started(call_site site, bool blocks) {
+  try {
+    auto process = std::make_unique<call_process>(std::move(site), blocks);
+    process->start();
+    return process;
+  } catch (const std::exception& e) {
+    throw std::runtime_error(
+        std::string("could not start a call process (options.isolation = process): ") + e.what());
+  }
+}
+
 void call_process::run(const wire::call_item& item, const run_limits& limits, call_owner& owner,
                        std::string& reply) {
   result_block_ = {};
+  const std::size_t reply_size = reply.size();
+  const std::string where = (blocks_ ? "worker rank " : "a local worker thread of rank ") +
+                            std::to_string(site_.rank) + " (host " + site_.host + ")";
+  try {
+    run_in_process(item, limits, owner, reply, where);
+  } catch (const std::exception& e) {
+    // No call process could be forked (or the arena could not grow): this
+    // call fails saying so, and the next one tries to fork again.
+    reply.resize(reply_size);
+    result_block_ = {};
+    fail(item, "rankpool::broken_executor",
+         "rankpool: call '" + std::string(item.name) + "' could not run in a call process on " +
+             where + ": " + e.what(),
+         reply, 0, 0, false);
+  }
+}
+
+// A fresh call process after one was lost; if it cannot be forked now, the
+// next call tries again (and fails saying why), while this one keeps its error.
+void call_process::restart() noexcept {
+  try {
+    start();
+  } catch (const std::exception&) {
+  }
+}
+
+void call_process::run_in_process(const wire::call_item& item, const run_limits& limits,
+                                  call_owner& owner, std::string& reply, const std::string& where) {
   start();
   channel_.reserve(item.raw.size());
   std::memcpy(channel_.arena(), item.raw.data(), item.raw.size());
-  const std::string where = (blocks_ ? "worker rank " : "a local worker thread of rank ") +
-                            std::to_string(site_.rank) + " (host " + site_.host + ")";
   const std::string call = "rankpool: call '" + std::string(item.name) + "'";
   // A map() chunk may take its calls' time limits together.
   const auto allowed = limits.timeout * static_cast<std::int64_t>(item.count);
@@ -188,7 +225,7 @@ void call_process::run(const wire::call_item& item, const run_limits& limits, ca
                      "out-of-memory killer is a likely cause";
       }
       fail(item, wire::crashed_type, std::move(why), reply, sig, code, true);
-      start();
+      restart();
       return;
     }
     if (clock::now() >= deadline) {
@@ -197,13 +234,13 @@ void call_process::run(const wire::call_item& item, const run_limits& limits, ca
            call + " ran past its time limit of " + describe_seconds(allowed) + " on " + where +
                " and was stopped",
            reply, 0, 0, false);
-      start();
+      restart();
       return;
     }
     if (owner.terminate_requested(item.id)) {
       stop(SIGTERM);
       fail(item, wire::terminated_type, call + " was terminated on " + where, reply, 0, 0, false);
-      start();
+      restart();
       return;
     }
   }

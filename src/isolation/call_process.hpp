@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -55,13 +56,19 @@ class call_process {
   // Kills the call process and reaps it.
   ~call_process();
 
+  // A call process forked and serving, for worker ranks and local threads
+  // alike; throws std::runtime_error saying that no call process could start.
+  static std::unique_ptr<call_process> make_started(call_site site, bool blocks);
+
   // Forks the call process if none runs; throws std::system_error if it cannot.
   void start();
 
   // Runs `item` in the call process and appends its result item to `reply`,
   // as run_call does; a call that dies, runs past its time limit or is
   // stopped gets an error item instead (worker_crashed, call_timed_out, or
-  // a terminated call's), and a fresh call process is started. A large
+  // a terminated call's), and a fresh call process is started. If no call
+  // process can be forked (or the arena cannot grow), the call fails with a
+  // broken_executor item saying so, and the next call tries again. A large
   // result's bytes are result_block() until the next run.
   void run(const wire::call_item& item, const run_limits& limits, call_owner& owner,
            std::string& reply);
@@ -71,6 +78,9 @@ class call_process {
   std::chrono::nanoseconds last_start_time() const noexcept { return last_start_; }
 
  private:
+  void run_in_process(const wire::call_item& item, const run_limits& limits, call_owner& owner,
+                      std::string& reply, const std::string& where);
+  void restart() noexcept;
   void stop(int first_signal);
   int reap(bool wait);
   void fail(const wire::call_item& item, std::string_view type, std::string message,

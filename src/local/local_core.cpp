@@ -85,12 +85,9 @@ class local_core final : public executor_core {
     auto error = run_initializer(initializer_, site_);
     if (!error && isolated_calls()) {
       try {
-        process = std::make_unique<call_process>(site_, /*blocks=*/false);
-        process->start();
+        process = call_process::make_started(site_, /*blocks=*/false);
       } catch (const std::exception& e) {
-        break_pool(std::string("rankpool: could not start a call process for a local worker "
-                               "thread (options.isolation = process): ") +
-                   e.what());
+        break_pool(std::string("rankpool: a local worker thread ") + e.what());
         return false;
       }
     }
@@ -130,16 +127,7 @@ class local_core final : public executor_core {
         const auto item = wire::reader(work.call_item).next_call();
         if (process) {
           slot_owner owner(mine);
-          try {
-            process->run(item, limits_for(item, limits_), owner, reply);
-          } catch (const std::exception& e) {  // no call process could be forked
-            reply.clear();
-            wire::append_error(reply, item.id,
-                               {"rankpool::broken_executor",
-                                "rankpool: call '" + std::string(item.name) +
-                                    "' could not run in a call process: " + e.what(),
-                                site_.host, site_.rank});
-          }
+          process->run(item, limits_for(item, limits_), owner, reply);
         } else {
           run_call(item, site_, reply);
         }

@@ -147,15 +147,10 @@ class worker {
 
   std::optional<wire::error_info> start_call_process() {
     try {
-      process_ = std::make_unique<call_process>(site_, /*blocks=*/true);
-      process_->start();
+      process_ = call_process::make_started(site_, /*blocks=*/true);
       return std::nullopt;
     } catch (const std::exception& e) {
-      return wire::error_info{"rankpool::broken_executor",
-                              std::string("could not start a call process (options.isolation = "
-                                          "process): ") +
-                                  e.what(),
-                              site_.host, site_.rank};
+      return wire::error_info{"rankpool::broken_executor", e.what(), site_.host, site_.rank};
     }
   }
 
@@ -172,18 +167,7 @@ class worker {
     }
     const run_limits limits = limits_for(call, limits_);
     isolated_owner owner(*this, (call.flags & wire::blocks_flag) != 0);
-    try {
-      process_->run(call, limits, owner, reply);
-    } catch (const std::exception& e) {
-      // No call process could be forked (or the arena could not grow): this
-      // call fails saying so, and the next one tries to fork again.
-      wire::append_error(
-          reply, call.id,
-          {"rankpool::broken_executor",
-           "rankpool: call '" + std::string(call.name) + "' could not run in a " +
-               "call process on worker rank " + std::to_string(site_.rank) + ": " + e.what(),
-           site_.host, site_.rank});
-    }
+    process_->run(call, limits, owner, reply);
     send_reply(std::move(reply));
     if (const auto block = process_->result_block(); !block.empty()) {
       send_blocking(comm_, root_, wire::block_tag, block.data(), block.size(), max_part_);

@@ -10,7 +10,6 @@
 #include "mpi/transport.hpp"
 #include "rankpool/executor.hpp"
 #include "root/executor_core.hpp"
-#include "wire/little_endian.hpp"
 
 #include <boost/mpi/collectives/broadcast.hpp>
 #include <boost/serialization/string.hpp>
@@ -72,52 +71,23 @@ bool runnable(const std::string& program) {
 
 // The options a spawned worker takes from its parent (root is always 0
 // there; print_stats concerns only the parent).
+// The parent's options for its spawned workers, in the raw codec (parent
+// and workers run on the same kind of machine: one job).
 std::string encode_options(const options& o) {
   std::string out;
-  wire::put<std::int32_t>(out, o.window);
-  wire::put<std::int32_t>(out, o.local_workers);
-  wire::put<std::uint64_t>(out, o.max_message_bytes);
-  wire::put<std::uint8_t>(out, o.isolation == isolation::process ? 1 : 0);
-  std::uint64_t timeout_bits = 0;
-  const double timeout = o.call_timeout.count();
-  std::memcpy(&timeout_bits, &timeout, sizeof timeout);
-  wire::put<std::uint64_t>(out, timeout_bits);
-  wire::put<std::uint64_t>(out, o.call_memory_limit);
-  const std::string name = o.initializer ? o.initializer.name() : std::string();
-  wire::put<std::uint64_t>(out, name.size());
-  out += name;
-  wire::put<std::uint64_t>(out, o.initializer.payload().size());
-  out += o.initializer.payload();
+  {
+    raw_writer w(out);
+    w.put<std::int32_t>(o.window);
+    w.put<std::int32_t>(o.local_workers);
+    w.put<std::uint64_t>(o.max_message_bytes);
+    w.put<std::uint8_t>(o.isolation == isolation::process ? 1 : 0);
+    w.put<double>(o.call_timeout.count());
+    w.put<std::uint64_t>(o.call_memory_limit);
+    w.put(o.initializer ? o.initializer.name() : std::string());
+    w.put(o.initializer.payload());
+  }  // the writer trims its room ahead when it goes
   return out;
 }
-
-class options_reader {
- public:
-  explicit options_reader(const std::string& data) : data_(data) {}
-  template <class T>
-  T next() {
-    need(sizeof(T));
-    const T value = wire::load<T>(data_.data() + at_);
-    at_ += sizeof(T);
-    return value;
-  }
-  std::string text() {
-    const auto size = next<std::uint64_t>();
-    need(size);
-    std::string s = data_.substr(at_, static_cast<std::size_t>(size));
-    at_ += static_cast<std::size_t>(size);
-    return s;
-  }
-
- private:
-  void need(std::uint64_t n) const {
-    if (n > data_.size() - at_) {
-      throw std::runtime_error("rankpool: a spawned worker got truncated options from its parent");
-    }
-  }
-  const std::string& data_;
-  std::size_t at_ = 0;
-};
 
 // The initializer names its callable by a pointer to the registered name;
 // a name this program never registered is kept here, so that running it
@@ -131,22 +101,26 @@ const std::string* stable_name(const std::string& name) {
 }
 
 options decode_options(const std::string& data) {
-  options_reader in(data);
-  options o;
-  o.window = in.next<std::int32_t>();
-  o.local_workers = in.next<std::int32_t>();
-  o.max_message_bytes = static_cast<std::size_t>(in.next<std::uint64_t>());
-  o.isolation = in.next<std::uint8_t>() != 0 ? isolation::process : isolation::none;
-  const auto timeout_bits = in.next<std::uint64_t>();
-  double timeout = 0;
-  std::memcpy(&timeout, &timeout_bits, sizeof timeout);
-  o.call_timeout = std::chrono::duration<double>(timeout);
-  o.call_memory_limit = static_cast<std::size_t>(in.next<std::uint64_t>());
-  std::string name = in.text();
-  std::string payload = in.text();
-  if (!name.empty())
-    o.initializer = initializer_access::make(stable_name(name), std::move(payload));
-  return o;
+  try {
+    raw_reader in(data);
+    options o;
+    o.window = in.get<std::int32_t>();
+    o.local_workers = in.get<std::int32_t>();
+    o.max_message_bytes = static_cast<std::size_t>(in.get<std::uint64_t>());
+    o.isolation = in.get<std::uint8_t>() != 0 ? isolation::process : isolation::none;
+    o.call_timeout = std::chrono::duration<double>(in.get<double>());
+    o.call_memory_limit = static_cast<std::size_t>(in.get<std::uint64_t>());
+    auto name = in.get<std::string>();
+    auto payload = in.get<std::string>();
+    if (!name.empty()) {
+      o.initializer = initializer_access::make(stable_name(name), std::move(payload));
+    }
+    return o;
+  } catch (const std::length_error& e) {
+    throw std::runtime_error(
+        std::string("rankpool: a spawned worker got truncated options from its parent: ") +
+        e.what());
+  }
 }
 
 std::atomic<bool> parent_served{false};

@@ -11,6 +11,7 @@
 #include "rankpool/executor.hpp"
 #include "root/executor_core.hpp"
 
+#include <boost/algorithm/string/split.hpp>
 #include <boost/mpi/collectives/broadcast.hpp>
 #include <boost/serialization/string.hpp>
 
@@ -38,16 +39,18 @@ std::string this_program() {
   return std::string(path, static_cast<std::size_t>(n));
 }
 
+// `text` cut at each `separator` ("a:b:" gives "a", "b", "").
+std::vector<std::string> split(const std::string& text, char separator) {
+  std::vector<std::string> parts;
+  boost::algorithm::split(parts, text, [separator](char c) { return c == separator; });
+  return parts;
+}
+
 std::vector<std::string> this_programs_arguments() {
   std::ifstream in("/proc/self/cmdline", std::ios::binary);
   const std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::vector<std::string> args;
-  for (std::size_t at = 0; at < all.size();) {
-    const std::size_t end = all.find('\0', at);
-    args.push_back(all.substr(at, end - at));
-    if (end == std::string::npos) break;
-    at = end + 1;
-  }
+  auto args = split(all, '\0');
+  if (!all.empty() && all.back() == '\0') args.pop_back();  // each argument ends with a NUL
   if (!args.empty()) args.erase(args.begin());  // argv[0]: MPI_Comm_spawn takes the rest
   return args;
 }
@@ -58,13 +61,8 @@ bool runnable(const std::string& program) {
   if (program.find('/') != std::string::npos) return access(program.c_str(), X_OK) == 0;
   if (access(program.c_str(), X_OK) == 0) return true;  // Open MPI also looks in the cwd
   const char* path = std::getenv("PATH");
-  std::string dirs = path ? path : "";
-  for (std::size_t at = 0; at <= dirs.size();) {
-    std::size_t end = dirs.find(':', at);
-    if (end == std::string::npos) end = dirs.size();
-    const std::string dir = dirs.substr(at, end - at);
+  for (const auto& dir : split(path ? path : "", ':')) {
     if (!dir.empty() && access((dir + "/" + program).c_str(), X_OK) == 0) return true;
-    at = end + 1;
   }
   return false;
 }

@@ -271,9 +271,7 @@ class executor {
   map_result<detail::result_of_t<F>> map(F&& f, const Range& inputs, std::size_t chunksize,
                                          std::chrono::duration<double> timeout) {
     const auto deadline = deadline_after(timeout, "map()");
-    auto result = map(std::forward<F>(f), inputs, chunksize);
-    result.deadline_ = deadline;
-    return result;
+    return with_deadline(map(std::forward<F>(f), inputs, chunksize), deadline);
   }
 
   /// @brief As starmap(), with a time limit as map(f, inputs, chunksize, timeout) has.
@@ -284,9 +282,7 @@ class executor {
   map_result<detail::result_of_t<F>> starmap(F&& f, const Range& inputs, std::size_t chunksize,
                                              std::chrono::duration<double> timeout) {
     const auto deadline = deadline_after(timeout, "starmap()");
-    auto result = starmap(std::forward<F>(f), inputs, chunksize);
-    result.deadline_ = deadline;
-    return result;
+    return with_deadline(starmap(std::forward<F>(f), inputs, chunksize), deadline);
   }
 
   /// @brief Stops accepting calls; later submits throw std::runtime_error. Does nothing on
@@ -388,6 +384,12 @@ class executor {
   static void enqueue_on(const std::weak_ptr<detail::executor_core>& core,
                          std::shared_ptr<detail::state_base> state, std::string item);
 
+  template <class R>
+  static map_result<R> with_deadline(map_result<R> result,
+                                     std::optional<std::chrono::steady_clock::time_point> d) {
+    result.deadline_ = d;
+    return result;
+  }
   // now + timeout for map(..., timeout); none for a limit past any clock's range.
   static std::optional<std::chrono::steady_clock::time_point> deadline_after(
       std::chrono::duration<double> timeout, const char* what);

@@ -27,6 +27,15 @@
 namespace rankpool {
 namespace {
 
+// A call's time limit: zero (none) or a positive duration a clock can hold.
+void check_call_timeout(std::chrono::duration<double> timeout, const char* what) {
+  if (timeout.count() < 0 || !(timeout.count() < 1e12)) {
+    throw std::invalid_argument(std::string("rankpool: ") + what +
+                                " must be zero (no limit) or a positive duration, got " +
+                                std::to_string(timeout.count()) + " s");
+  }
+}
+
 // This rank's options on their own.
 void validate(const options& opts, int size) {
   if (opts.window < 1) {
@@ -42,12 +51,7 @@ void validate(const options& opts, int size) {
         "rankpool: options.local_workers must be 0 (one per core) or more, got " +
         std::to_string(opts.local_workers));
   }
-  if (opts.call_timeout.count() < 0 || !(opts.call_timeout.count() < 1e12)) {
-    throw std::invalid_argument(
-        "rankpool: options.call_timeout must be zero (no limit) or a "
-        "positive duration, got " +
-        std::to_string(opts.call_timeout.count()) + " s");
-  }
+  check_call_timeout(opts.call_timeout, "options.call_timeout");
   if (opts.isolation != isolation::process &&
       (opts.call_timeout.count() > 0 || opts.call_memory_limit > 0)) {
     throw std::invalid_argument(
@@ -232,17 +236,22 @@ std::optional<detail::wire::call_limits> executor::call_limits_of(const call_opt
   if (!c.timeout && !c.memory_limit) return std::nullopt;
   const auto timeout = c.timeout.value_or(call_timeout_);
   const auto memory = c.memory_limit.value_or(call_memory_limit_);
-  if (timeout.count() < 0 || !(timeout.count() < 1e12)) {
-    throw std::invalid_argument(
-        "rankpool: call_options.timeout must be zero (no limit) or a positive duration, got " +
-        std::to_string(timeout.count()) + " s");
-  }
+  check_call_timeout(timeout, "call_options.timeout");
   if (isolation_ != isolation::process && (timeout.count() > 0 || memory > 0)) {
     throw std::invalid_argument(
         "rankpool: submit_with() limits need a pool made with options.isolation = "
         "rankpool::isolation::process");
   }
   return detail::wire::call_limits{detail::wire::limit_us(timeout), memory};
+}
+
+void executor::check_chunksize(std::size_t chunksize, const char* what) {
+  if (chunksize == 0) {
+    throw std::invalid_argument(std::string("rankpool: ") + what + " chunksize must be at least 1");
+  }
+  if (chunksize > UINT32_MAX) {
+    throw std::invalid_argument(std::string("rankpool: ") + what + " chunksize is too large");
+  }
 }
 
 std::optional<std::chrono::steady_clock::time_point> executor::deadline_after(

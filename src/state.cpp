@@ -13,12 +13,14 @@
 #include <thread>
 
 namespace rankpool::detail {
-namespace {
+namespace {}  // namespace
 
-bool is_final(std::uint32_t word) noexcept {
-  const auto s = static_cast<call_status>(word & 0xff);
-  return (word & 0x100) == 0 && (s == call_status::finished || s == call_status::cancelled);
+bool state_base::is_final(std::uint32_t word) noexcept {
+  const auto s = static_cast<call_status>(word & status_mask);
+  return (word & completing) == 0 && (s == call_status::finished || s == call_status::cancelled);
 }
+
+namespace {
 
 // As in concurrent.futures, a failing callback is reported, never thrown
 // into whoever ended the call or added the callback, and the rest still run.

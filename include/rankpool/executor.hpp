@@ -384,6 +384,8 @@ class executor {
   static void enqueue_on(const std::weak_ptr<detail::executor_core>& core,
                          std::shared_ptr<detail::state_base> state, std::string item);
 
+  // A chunk's call count travels as a u32: at least 1, at most UINT32_MAX.
+  static void check_chunksize(std::size_t chunksize, const char* what);
   template <class R>
   static map_result<R> with_deadline(map_result<R> result,
                                      std::optional<std::chrono::steady_clock::time_point> d) {
@@ -412,9 +414,7 @@ class executor {
     using R = detail::result_of_t<F>;
     static_assert(!std::is_void_v<R>, "rankpool: map() needs a callable that returns a value");
     static_assert(detail::check_callable<fn>());
-    if (chunksize == 0) throw std::invalid_argument("rankpool: map() chunksize must be at least 1");
-    if (chunksize > UINT32_MAX)
-      throw std::invalid_argument("rankpool: map() chunksize is too large");
+    check_chunksize(chunksize, "map()");
     const std::string& name = detail::name_of<fn>(f);
     map_result<R> result;
     result.chunksize_ = chunksize;
@@ -472,10 +472,7 @@ class executor {
     static_assert(!std::is_void_v<R>, "rankpool: imap() needs a callable that returns a value");
     static_assert(detail::check_callable<fn>());
     if (!core_) throw std::runtime_error("rankpool: imap() on a worker rank");
-    if (chunksize == 0)
-      throw std::invalid_argument("rankpool: imap() chunksize must be at least 1");
-    if (chunksize > UINT32_MAX)
-      throw std::invalid_argument("rankpool: imap() chunksize is too large");
+    check_chunksize(chunksize, "imap()");
     if (buffersize == 0) buffersize = 2 * static_cast<std::size_t>(max_workers_);
     const std::string& name = detail::name_of<fn>(f);
     using stored =

@@ -120,6 +120,8 @@ class state_base {
   // result being stored, so no second result or a cancel can slip in.
   static constexpr std::uint32_t status_mask = 0xff;
   static constexpr std::uint32_t completing = 0x100;
+  // A status word of a call that has ended (finished or cancelled, and stored).
+  static bool is_final(std::uint32_t word) noexcept;
 
   bool wait_impl(const clock::time_point* deadline) const;
   void sleep(const clock::time_point* deadline) const;

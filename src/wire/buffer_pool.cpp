@@ -1,4 +1,5 @@
 #include "rankpool/detail/buffer_pool.hpp"
+#include "rankpool/detail/smallest_fit.hpp"
 
 #include <sys/mman.h>
 
@@ -54,13 +55,9 @@ std::string acquire_large(std::size_t capacity) {
     auto& p = the_pool();
     std::lock_guard<std::mutex> lock(p.mutex);
     // The smallest buffer that fits, so a small request does not take a huge one.
-    auto best = p.buffers.end();
-    for (auto it = p.buffers.begin(); it != p.buffers.end(); ++it) {
-      if (it->capacity() >= capacity &&
-          (best == p.buffers.end() || it->capacity() < best->capacity())) {
-        best = it;
-      }
-    }
+    const auto best = smallest_fit(p.buffers, capacity, [](const auto& a, const auto& b) {
+      return a.capacity() < b.capacity();
+    });
     if (best != p.buffers.end()) {
       p.bytes -= best->capacity();
       out = std::move(*best);

@@ -13,6 +13,7 @@
 
 #include "rankpool/detail/buffer_pool.hpp"
 #include "rankpool/detail/raw_value.hpp"
+#include "rankpool/detail/smallest_fit.hpp"
 
 #include <atomic>
 #include <cstddef>
@@ -84,11 +85,8 @@ class block_cache {
   // The smallest kept value with room for n, preferring one at least n long.
   bool take_kept(std::size_t n, T& out) {
     std::lock_guard<std::mutex> lock(mutex_);
-    auto best = kept_.end();
-    for (auto it = kept_.begin(); it != kept_.end(); ++it) {
-      if (it->capacity() < n) continue;
-      if (best == kept_.end() || better(*it, *best, n)) best = it;
-    }
+    const auto best =
+        smallest_fit(kept_, n, [n](const T& a, const T& b) { return better(a, b, n); });
     if (best == kept_.end()) return false;
     bytes_ -= best->capacity() * sizeof(element);
     out = std::move(*best);

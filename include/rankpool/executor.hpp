@@ -40,19 +40,6 @@ class spawned_workers;
 struct spawned_pool;
 struct executor_access;  // tests only (tests/support/executor_access.hpp)
 
-template <class F>
-using result_of_t = typename callable_traits<std::decay_t<F>>::result;
-
-// A pending call's shared state, which decodes its result with value_codec.hpp.
-template <class R>
-std::shared_ptr<state<R>> make_state(std::weak_ptr<driver> drv = {}) {
-  if constexpr (std::is_void_v<R>) {
-    return std::make_shared<state<void>>(std::move(drv));
-  } else {
-    return std::make_shared<state<R>>(std::move(drv), &decode_result<R>);
-  }
-}
-
 }  // namespace detail
 
 /// @brief Runs calls of registered callables on the ranks of a communicator, like Python's

@@ -16,22 +16,6 @@ namespace rankpool {
 class executor;
 namespace detail {
 struct future_access;
-
-// then()'s first step: if `before` failed or was cancelled, so does `next`,
-// and false is returned; false also if `next` was cancelled meanwhile.
-// True: `next` is to be computed from `before`'s value.
-template <class U>
-bool pass_on_failure(state_base& before, state<U>& next) {
-  if (before.status() == call_status::cancelled) {
-    next.cancel();
-    return false;
-  }
-  if (auto error = before.exception()) {
-    next.set_exception(std::move(error));
-    return false;
-  }
-  return !next.done();
-}
 }  // namespace detail
 
 /// @brief A copyable handle to the result of one call, like Python's

@@ -7,10 +7,12 @@
 #include "rankpool/detail/map_chunk.hpp"
 #include "rankpool/detail/raw_codec.hpp"
 #include "rankpool/detail/raw_value.hpp"
+#include "rankpool/detail/state.hpp"
 
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -98,6 +100,16 @@ struct result_decoder<chunk<R>> {
 template <class T>
 T decode_result(std::string_view in) {
   return result_decoder<T>::decode(in);
+}
+
+// A pending call's shared state, which decodes its result with decode_result.
+template <class R>
+std::shared_ptr<state<R>> make_state(std::weak_ptr<driver> drv = {}) {
+  if constexpr (std::is_void_v<R>) {
+    return std::make_shared<state<void>>(std::move(drv));
+  } else {
+    return std::make_shared<state<R>>(std::move(drv), &decode_result<R>);
+  }
 }
 
 }  // namespace rankpool::detail

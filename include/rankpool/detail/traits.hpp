@@ -127,6 +127,10 @@ struct callable_traits<F,
                        std::enable_if_t<std::is_class_v<F>, std::void_t<decltype(&F::operator())>>>
     : member_call_traits<decltype(&F::operator())> {};
 
+// What calling F returns (F as given to submit(): decayed first).
+template <class F>
+using result_of_t = typename callable_traits<std::decay_t<F>>::result;
+
 // A parameter is decoded on the worker into a value it owns, so by-value and
 // const& parameters work; a non-const reference could never send its changes back.
 template <class P>

@@ -49,7 +49,7 @@ run_limits pool_limits(const options& opts) {
   return {std::chrono::microseconds(wire::limit_us(opts.call_timeout)), opts.call_memory_limit};
 }
 
-run_limits limits_for(const wire::call_item& item, const run_limits& pool) {
+run_limits limits_for(const wire::call_view& item, const run_limits& pool) {
   if (!(item.flags & wire::limits_flag)) return pool;
   return {std::chrono::microseconds(item.limits.timeout_us),
           static_cast<std::size_t>(item.limits.memory_bytes)};
@@ -128,7 +128,7 @@ void call_process::stop(int first_signal) {
   reap(true);
 }
 
-void call_process::fail(const wire::call_item& item, std::string_view type, std::string message,
+void call_process::fail(const wire::call_view& item, std::string_view type, std::string message,
                         std::string& reply, int signal, int exit_code, bool died) {
   wire::error_info error{std::string(type), std::move(message), site_.host, site_.rank};
   error.died = died;
@@ -148,7 +148,7 @@ std::unique_ptr<call_process> call_process::make_started(call_site site, bool bl
   }
 }
 
-void call_process::run(const wire::call_item& item, const run_limits& limits, call_owner& owner,
+void call_process::run(const wire::call_view& item, const run_limits& limits, call_owner& owner,
                        std::string& reply) {
   result_block_ = {};
   const std::size_t reply_size = reply.size();
@@ -177,7 +177,7 @@ void call_process::restart() noexcept {
   }
 }
 
-void call_process::run_in_process(const wire::call_item& item, const run_limits& limits,
+void call_process::run_in_process(const wire::call_view& item, const run_limits& limits,
                                   call_owner& owner, std::string& reply, const std::string& where) {
   start();
   channel_.reserve(item.raw.size());

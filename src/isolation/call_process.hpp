@@ -32,7 +32,7 @@ struct run_limits {
 // The pool's limits (options::call_timeout, call_memory_limit).
 run_limits pool_limits(const options& opts);
 // One call's limits: its own (submit_with) when its item carries them, else the pool's.
-run_limits limits_for(const wire::call_item& item, const run_limits& pool);
+run_limits limits_for(const wire::call_view& item, const run_limits& pool);
 
 // What the call process needs from its owner while a call runs.
 class call_owner {
@@ -70,7 +70,7 @@ class call_process {
   // process can be forked (or the arena cannot grow), the call fails with a
   // broken_executor item saying so, and the next call tries again. A large
   // result's bytes are result_block() until the next run.
-  void run(const wire::call_item& item, const run_limits& limits, call_owner& owner,
+  void run(const wire::call_view& item, const run_limits& limits, call_owner& owner,
            std::string& reply);
   std::string_view result_block() const noexcept { return result_block_; }
 
@@ -78,12 +78,12 @@ class call_process {
   std::chrono::nanoseconds last_start_time() const noexcept { return last_start_; }
 
  private:
-  void run_in_process(const wire::call_item& item, const run_limits& limits, call_owner& owner,
+  void run_in_process(const wire::call_view& item, const run_limits& limits, call_owner& owner,
                       std::string& reply, const std::string& where);
   void restart() noexcept;
   void stop(int first_signal);
   int reap(bool wait);
-  void fail(const wire::call_item& item, std::string_view type, std::string message,
+  void fail(const wire::call_view& item, std::string_view type, std::string message,
             std::string& reply, int signal, int exit_code, bool died);
 
   call_site site_;

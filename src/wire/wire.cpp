@@ -89,10 +89,10 @@ std::uint8_t reader::u8() {
   return static_cast<std::uint8_t>(bytes(1)[0]);
 }
 
-call_item reader::next_call() {
+call_view reader::next_call() {
   // The fixed fields at call_header's offsets, then the name and the payload.
   const char* head = bytes(call_header::name_at).data();
-  call_item item;
+  call_view item;
   const std::size_t before = rest_.size() + call_header::name_at;
   item.id = load<std::uint64_t>(head + call_header::id_at);
   item.flags = load<std::uint8_t>(head + call_header::flags_at);

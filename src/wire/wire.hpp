@@ -54,9 +54,12 @@ inline constexpr std::string_view terminated_type = "rankpool::terminated";
 // follows with large_tag (split into parts as usual).
 inline constexpr std::size_t posted_result_max = 8192;
 
-struct call_item {
-  call_item() = default;
-  call_item(std::uint64_t id_, std::uint8_t flags_, std::uint32_t count_, std::string_view name_,
+// A call item read out of a message (reader::next_call): views into the
+// message's bytes, valid while the message is. The encoded item itself is a
+// "call item" (rankpool/detail/call_item.hpp owns its layout, call_header).
+struct call_view {
+  call_view() = default;
+  call_view(std::uint64_t id_, std::uint8_t flags_, std::uint32_t count_, std::string_view name_,
             std::string_view payload_)
       : id(id_), flags(flags_), count(count_), name(name_), payload(payload_) {}
 
@@ -129,7 +132,7 @@ class reader {
  public:
   explicit reader(std::string_view message) : rest_(message) {}
   bool empty() const noexcept { return rest_.empty(); }
-  call_item next_call();
+  call_view next_call();
   result_item next_result();
 
  private:

@@ -53,7 +53,7 @@ const std::string& this_host() {
   return host;
 }
 
-bool run_call(const wire::call_item& item, const call_site& site, std::string& reply,
+bool run_call(const wire::call_view& item, const call_site& site, std::string& reply,
               call_blocks* blocks) {
   const std::string_view name = item.name;
   const callable_entry* entry = find_callable(item.name);
@@ -97,7 +97,7 @@ bool run_call(const wire::call_item& item, const call_site& site, std::string& r
 std::optional<wire::error_info> run_initializer(const rankpool::initializer& init,
                                                 const call_site& site) {
   if (!init) return std::nullopt;
-  const wire::call_item item{0, 0, 1, init.name(), init.payload()};
+  const wire::call_view item{0, 0, 1, init.name(), init.payload()};
   std::string reply;
   if (run_call(item, site, reply)) return std::nullopt;
   return wire::decode_error_info(wire::reader(reply).next_result().payload);

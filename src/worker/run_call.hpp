@@ -27,7 +27,7 @@ const std::string& this_host();
 // worker), a single call's argument blocks are received through it, and a
 // large contiguous result is moved into blocks->result with the item
 // announcing it (status 2): the caller sends that block after the reply.
-bool run_call(const wire::call_item& item, const call_site& site, std::string& reply,
+bool run_call(const wire::call_view& item, const call_site& site, std::string& reply,
               call_blocks* blocks = nullptr);
 
 // Runs an initializer (if any) as a call; on failure returns its error, to

@@ -156,7 +156,7 @@ class worker {
 
   // Runs a call in the call process (which receives its argument blocks
   // through us); a call terminated before it started is answered at once.
-  void run_isolated(const wire::call_item& call, std::string& reply) {
+  void run_isolated(const wire::call_view& call, std::string& reply) {
     if (terminated_.erase(call.id) > 0) {
       wire::append_error(reply, call.id,
                          {std::string(wire::terminated_type),

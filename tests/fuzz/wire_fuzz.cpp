@@ -58,7 +58,7 @@ const fz::callable* find(std::string_view name) {
 
 // What the root does with the reply of one call: it must be exactly one
 // result item, and what our own encoder wrote must decode.
-void check_reply(const wire::call_item& call, bool ok, const std::string& reply) {
+void check_reply(const wire::call_view& call, bool ok, const std::string& reply) {
   wire::result_item result;
   try {
     wire::reader reader(reply);

@@ -11,7 +11,7 @@
 
 namespace test_support {
 
-inline void append_call(std::string& message, const rankpool::detail::wire::call_item& item) {
+inline void append_call(std::string& message, const rankpool::detail::wire::call_view& item) {
   namespace wire = rankpool::detail::wire;
   std::string one;
   const auto length_at = wire::begin_call(one, item.name, item.flags, item.count);

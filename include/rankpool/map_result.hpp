@@ -58,7 +58,7 @@ class map_result {
     pointer operator->() const { return &**this; }
     iterator& operator++() {
       ++index_;
-      if (++offset_ == owner_->chunksize_) {
+      if (++offset_ == range_->chunksize_) {
         offset_ = 0;
         ++chunk_;
         values_ = nullptr;
@@ -71,17 +71,17 @@ class map_result {
 
    private:
     friend class map_result;
-    iterator(const map_result* owner, std::size_t index)
-        : owner_(owner),
+    iterator(const map_result* range, std::size_t index)
+        : range_(range),
           index_(index),
-          chunk_(index / owner->chunksize_),
-          offset_(index % owner->chunksize_) {}
+          chunk_(index / range->chunksize_),
+          offset_(index % range->chunksize_) {}
 
     // The current chunk's results, fetched once per chunk rather than once
     // per element (each fetch waits on a future).
-    void fetch() const { values_ = &owner_->chunk_values(chunk_); }
+    void fetch() const { values_ = &range_->chunk_values(chunk_); }
 
-    const map_result* owner_ = nullptr;
+    const map_result* range_ = nullptr;
     std::size_t index_ = 0;
     std::size_t chunk_ = 0;
     std::size_t offset_ = 0;  // index_ within chunk_

@@ -88,19 +88,19 @@ class as_completed_range {
     using reference = const future<T>&;
 
     iterator() = default;
-    reference operator*() const { return owner_->futures_[*owner_->current_]; }
+    reference operator*() const { return range_->futures_[*range_->current_]; }
     pointer operator->() const { return &**this; }
     iterator& operator++() {
-      if (!owner_->advance()) owner_ = nullptr;
+      if (!range_->advance()) range_ = nullptr;
       return *this;
     }
-    friend bool operator==(const iterator& a, const iterator& b) { return a.owner_ == b.owner_; }
+    friend bool operator==(const iterator& a, const iterator& b) { return a.range_ == b.range_; }
     friend bool operator!=(const iterator& a, const iterator& b) { return !(a == b); }
 
    private:
     friend class as_completed_range;
-    explicit iterator(as_completed_range* owner) : owner_(owner) {}
-    as_completed_range* owner_ = nullptr;
+    explicit iterator(as_completed_range* range) : range_(range) {}
+    as_completed_range* range_ = nullptr;
   };
 
   /// @brief Watches @p futures until @p deadline (none: no limit); see as_completed().

@@ -30,10 +30,10 @@ std::vector<const call_ring*> rings_of(const std::vector<call_ring>& by_rank,
 
 }  // namespace
 
-root_loop::root_loop(const boost::mpi::communicator& comm, const options& opts,
-                     executor_core& owner, std::vector<std::string> hosts)
-    : owner_(owner),
-      queue_(owner.queue()),
+root_loop::root_loop(const boost::mpi::communicator& comm, const options& opts, executor_core& core,
+                     std::vector<std::string> hosts)
+    : core_(core),
+      queue_(core.queue()),
       comm_(comm),
       workers_(other_ranks(comm_.size(), opts.root)),
       outbox_(comm_, opts.max_message_bytes),
@@ -83,7 +83,7 @@ bool root_loop::step() {
 // has ended: its terminate() sees how.
 bool root_loop::send_terminations() {
   terminating_.clear();
-  const bool all = owner_.take_terminations(terminating_);
+  const bool all = core_.take_terminations(terminating_);
   if (!all && terminating_.empty()) return false;
   for (const int worker : workers_) {
     in_flight_[static_cast<std::size_t>(worker)].for_each(
@@ -144,9 +144,9 @@ void root_loop::finish_loop() {
   finished_ = true;
 }
 
-// `owner`, if given, holds `data`: a lone lazily decoded result keeps it
+// `holder`, if given, holds `data`: a lone lazily decoded result keeps it
 // whole rather than a copy of its bytes.
-void root_loop::handle(int source, int tag, std::string_view data, std::string* owner) {
+void root_loop::handle(int source, int tag, std::string_view data, std::string* holder) {
   if (tag != wire::result_tag) {
     std::cerr << "rankpool: the root ignored a message with unknown tag " << tag << " from rank "
               << source << '\n';
@@ -157,7 +157,7 @@ void root_loop::handle(int source, int tag, std::string_view data, std::string* 
     while (!reader.empty()) {
       const auto result = reader.next_result();
       if (result.status == wire::result_status::envelope) {
-        if (owner) throw wire::decode_error("rankpool: an envelope inside an envelope");
+        if (holder) throw wire::decode_error("rankpool: an envelope inside an envelope");
         receive_announced(source, result.follows);
       } else if (result.id == 0 && !result.ok()) {
         initializer_failed(source, result.payload);
@@ -168,8 +168,8 @@ void root_loop::handle(int source, int tag, std::string_view data, std::string* 
         if (!result.ok()) count_failure(source);
         // Raw results are decoded here; others keep a copy of their bytes.
         if (result.ok() && state->set_value(result.payload)) continue;
-        if (owner != nullptr && reader.empty()) {
-          executor_core::complete(*state, result, std::move(*owner));
+        if (holder != nullptr && reader.empty()) {
+          executor_core::complete(*state, result, std::move(*holder));
         } else {
           executor_core::complete(*state, result);
         }
@@ -279,7 +279,7 @@ bool root_loop::dispatch() {
         work_item work = std::move(pending.front());
         pending.pop_front();
         if (work.state->try_start()) {
-          owner_.record_start(work.submitted, now);
+          core_.record_start(work.submitted, now);
           assigned_[i].push_back(std::move(work));
           ++in_flight_count_;  // under the queue's mutex: see loop_scheduler::idle()
           any = true;
@@ -407,7 +407,7 @@ bool root_loop::stop_workers_when_done() {
 }
 
 void root_loop::fail_in_flight(const std::string& why) {
-  owner_.break_pool(why);
+  core_.break_pool(why);
   const auto error = std::make_exception_ptr(broken_executor(why));
   std::vector<std::shared_ptr<state_base>> lost;
   for (auto& ring : in_flight_) ring.drain(lost);

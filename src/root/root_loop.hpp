@@ -27,9 +27,9 @@ namespace rankpool::detail {
 
 class root_loop {
  public:
-  // `owner` holds the pending queue this loop takes calls from; it outlives the loop.
+  // `core` holds the pending queue this loop takes calls from; it outlives the loop.
   // `hosts` names each rank's host (by rank), for stats.
-  root_loop(const boost::mpi::communicator& comm, const options& opts, executor_core& owner,
+  root_loop(const boost::mpi::communicator& comm, const options& opts, executor_core& core,
             std::vector<std::string> hosts);
 
   // One step; true if it did anything. The caller holds the drive lock
@@ -56,7 +56,7 @@ class root_loop {
   using clock = std::chrono::steady_clock;
 
   bool receive_one();
-  void handle(int source, int tag, std::string_view data, std::string* owner = nullptr);
+  void handle(int source, int tag, std::string_view data, std::string* holder = nullptr);
   void receive_announced(int source, std::uint64_t size);
   void initializer_failed(int source, std::string_view payload);
   void complete_block(int source, const wire::result_item& result);
@@ -74,8 +74,8 @@ class root_loop {
   void end_loop(const std::string& why);
   void finish_loop();
 
-  executor_core& owner_;
-  pending_queue& queue_;  // owner_'s
+  executor_core& core_;
+  pending_queue& queue_;  // core_'s
   boost::mpi::communicator comm_;
   std::vector<int> workers_;
   outbox outbox_;

@@ -70,7 +70,7 @@ bool run_call(const wire::call_view& item, const call_site& site, std::string& r
     const bool chunk = (item.flags & wire::chunk_flag) != 0;
     if (chunk) raw_writer(reply).put(item.count);
     entry->invoke(item.payload, reply, item.count, phase, chunk ? nullptr : blocks);
-    if (blocks != nullptr && blocks->result.owner) {
+    if (blocks != nullptr && blocks->result.keep_alive) {
       wire::end_block_result(reply, length_at, blocks->result.bytes);
     } else {
       wire::end_result(reply, length_at);

@@ -134,7 +134,7 @@ class worker {
         send_reply(std::move(reply));
         // The block follows its result item (MPI keeps one sender's
         // messages in order), sent from the call's own result.
-        if (const auto& block = blocks.result; block.owner) {
+        if (const auto& block = blocks.result; block.keep_alive) {
           send_blocking(comm_, root_, wire::block_tag, static_cast<const char*>(block.data),
                         block.bytes, max_part_);
         }

@@ -256,7 +256,7 @@ TEST(run_call, block_arguments_are_received_in_order_between_small_ones) {
   EXPECT_EQ(blocks.receives, 3u);
   EXPECT_EQ(rd::decode_result<std::vector<std::uint64_t>>(out.payload()),
             blocks::describe(a, -7, s, c));
-  EXPECT_FALSE(blocks.result.owner);  // a small result stays in the reply
+  EXPECT_FALSE(blocks.result.keep_alive);  // a small result stays in the reply
 }
 
 TEST(run_call, a_large_result_moves_into_call_blocks_a_small_one_stays_inline) {
@@ -273,7 +273,7 @@ TEST(run_call, a_large_result_moves_into_call_blocks_a_small_one_stays_inline) {
     EXPECT_TRUE(item.ok());
     EXPECT_TRUE((item.status == wire::result_status::block));
     EXPECT_EQ(item.follows, v.size());
-    ASSERT_TRUE(blocks.result.owner);
+    ASSERT_TRUE(blocks.result.keep_alive);
     ASSERT_EQ(blocks.result.bytes, v.size());
     EXPECT_EQ(std::memcmp(blocks.result.data, v.data(), v.size()), 0);
   }
@@ -285,7 +285,7 @@ TEST(run_call, a_large_result_moves_into_call_blocks_a_small_one_stays_inline) {
     ASSERT_TRUE(out.ok);
     EXPECT_EQ(out.reply.size(), header + 8);
     EXPECT_EQ(wire::reader(out.reply).next_result().follows, n);
-    ASSERT_TRUE(blocks.result.owner);
+    ASSERT_TRUE(blocks.result.keep_alive);
     ASSERT_EQ(blocks.result.bytes, n);
     EXPECT_EQ(std::string(static_cast<const char*>(blocks.result.data), n), std::string(n, 'q'));
   }
@@ -295,7 +295,7 @@ TEST(run_call, a_large_result_moves_into_call_blocks_a_small_one_stays_inline) {
     const auto out =
         run_with("blocks::echo_chars", encode_args(&blocks::echo_chars, nullptr, v), &blocks);
     ASSERT_TRUE(out.ok);
-    EXPECT_FALSE(blocks.result.owner);
+    EXPECT_FALSE(blocks.result.keep_alive);
     const auto item = wire::reader(out.reply).next_result();
     EXPECT_FALSE((item.status == wire::result_status::block));
     EXPECT_EQ(rd::decode_result<std::vector<char>>(item.payload), v);
@@ -323,7 +323,7 @@ TEST(run_call, a_large_result_moves_into_call_blocks_a_small_one_stays_inline) {
     local_blocks blocks;
     const auto out = run_with("blocks::echo_chars", payload, &blocks, wire::chunk_flag, 2);
     ASSERT_TRUE(out.ok);
-    EXPECT_FALSE(blocks.result.owner);
+    EXPECT_FALSE(blocks.result.keep_alive);
     const auto chunk = rd::decode_result<rd::chunk<std::vector<char>>>(out.payload());
     ASSERT_EQ(chunk.values.size(), 2u);
     EXPECT_EQ(chunk.values[0], v);
@@ -341,7 +341,7 @@ TEST(run_call, a_failing_call_leaves_no_block_to_send) {
     const auto out = run_with("blocks::throw_after_reading", payload, &blocks, wire::blocks_flag);
     ASSERT_FALSE(out.ok);
     EXPECT_EQ(blocks.receives, 1u);  // it read its argument, then threw
-    EXPECT_FALSE(blocks.result.owner);
+    EXPECT_FALSE(blocks.result.keep_alive);
     EXPECT_EQ(blocks.result.bytes, 0u);
     const auto info = wire::decode_error_info(out.payload());
     EXPECT_EQ(info.type_name, "std::runtime_error");
@@ -351,11 +351,11 @@ TEST(run_call, a_failing_call_leaves_no_block_to_send) {
     // run_call clears whatever was there: its caller sends blocks->result
     // whenever it holds a value, so a failure must leave it empty.
     local_blocks blocks(pending);
-    blocks.result.owner = std::make_shared<int>(1);
+    blocks.result.keep_alive = std::make_shared<int>(1);
     blocks.result.data = v.data();
     blocks.result.bytes = v.size();
     EXPECT_FALSE(run_with("blocks::throw_after_reading", payload, &blocks, wire::blocks_flag).ok);
-    EXPECT_FALSE(blocks.result.owner);
+    EXPECT_FALSE(blocks.result.keep_alive);
     EXPECT_EQ(blocks.result.bytes, 0u);
   }
   {
@@ -364,7 +364,7 @@ TEST(run_call, a_failing_call_leaves_no_block_to_send) {
     const auto out = run_with("blocks::missing", payload, &blocks, wire::blocks_flag);
     ASSERT_FALSE(out.ok);
     EXPECT_EQ(blocks.receives, 0u);
-    EXPECT_FALSE(blocks.result.owner);
+    EXPECT_FALSE(blocks.result.keep_alive);
     EXPECT_NE(wire::decode_error_info(out.payload()).message.find("'blocks::missing'"),
               std::string::npos);
   }
@@ -382,7 +382,7 @@ TEST(run_call, block_markers_where_no_block_can_follow_are_decoding_errors) {
                            : run_with("blocks::echo_chars", payload, nullptr, wire::blocks_flag);
     ASSERT_FALSE(out.ok);
     EXPECT_EQ(blocks.receives, 0u);
-    EXPECT_FALSE(blocks.result.owner);
+    EXPECT_FALSE(blocks.result.keep_alive);
     const auto info = wire::decode_error_info(out.payload());
     EXPECT_EQ(info.type_name, "std::length_error") << (chunk ? "chunk" : "no call_blocks");
     EXPECT_NE(info.message.find("could not decode the arguments of 'blocks::echo_chars'"),

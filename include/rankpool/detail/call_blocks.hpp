@@ -9,9 +9,9 @@
 namespace rankpool::detail {
 
 // A large contiguous result taken whole out of a call (see wire::block_min),
-// to be sent straight from its own memory; `owner` keeps it alive.
+// to be sent straight from its own memory; `keep_alive` keeps it alive.
 struct result_block {
-  std::shared_ptr<const void> owner;
+  std::shared_ptr<const void> keep_alive;
   const void* data = nullptr;
   std::size_t bytes = 0;
 };

@@ -38,7 +38,7 @@ bool take_block(R& result, result_block& block) {
     auto held = std::make_shared<R>(std::move(result));
     block.data = held->data();
     block.bytes = bytes;
-    block.owner = std::move(held);
+    block.keep_alive = std::move(held);
     return true;
   } else {
     (void)result;

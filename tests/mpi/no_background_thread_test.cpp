@@ -9,7 +9,7 @@
 
 using namespace std::chrono_literals;
 
-TEST(driven, submit_get_and_errors) {
+TEST(no_background_thread, submit_get_and_errors) {
   rankpool::executor pool;
   if (!pool) return;
   std::vector<rankpool::future<int>> fs;
@@ -18,7 +18,7 @@ TEST(driven, submit_get_and_errors) {
   EXPECT_THROW(pool.submit(calls::throw_out_of_range, 1).get(), rankpool::remote_error);
 }
 
-TEST(driven, map_wait_and_as_completed) {
+TEST(no_background_thread, map_wait_and_as_completed) {
   rankpool::executor pool;
   if (!pool) return;
   std::vector<int> xs(100);
@@ -35,7 +35,7 @@ TEST(driven, map_wait_and_as_completed) {
   EXPECT_EQ(seen, 20);
 }
 
-TEST(driven, wait_for_and_cancel_while_queued) {
+TEST(no_background_thread, wait_for_and_cancel_while_queued) {
   rankpool::options opts;
   opts.window = 1;
   opts.local_workers = 1;
@@ -50,7 +50,7 @@ TEST(driven, wait_for_and_cancel_while_queued) {
   EXPECT_THROW(queued.get(), rankpool::cancelled_error);
 }
 
-TEST(driven, shutdown_finishes_calls_in_flight) {
+TEST(no_background_thread, shutdown_finishes_calls_in_flight) {
   rankpool::executor pool;
   if (!pool) return;
   auto f = pool.submit(calls::sleep_ms, 50);

@@ -12,7 +12,6 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
-#include <functional>
 #include <iostream>
 #include <new>
 #include <stdexcept>
@@ -59,20 +58,19 @@ void default_signals() {
 
 // A call's argument blocks come from the owner through the arena, one
 // request each.
-class arena_blocks final : public call_blocks {
+class arena_blocks final : public announced_blocks {
  public:
-  using fetch = std::function<const char*(std::size_t)>;
-  arena_blocks(bool arguments, fetch get) : arguments_(arguments), get_(std::move(get)) {}
-  void receive(char* into, std::size_t bytes) override {
-    if (!arguments_) {
-      throw std::length_error("rankpool: an argument announces a block its call item does not");
-    }
-    std::memcpy(into, get_(bytes), bytes);
-  }
+  arena_blocks(call_channel& channel, bool announced)
+      : announced_blocks(announced), channel_(channel) {}
 
  private:
-  bool arguments_;
-  fetch get_;
+  void fetch(char* into, std::size_t bytes) override {
+    channel_.answer(call_channel::answer_kind::block, bytes, 0);
+    channel_.next_request();
+    std::memcpy(into, channel_.arena(), bytes);
+  }
+
+  call_channel& channel_;
 };
 
 }  // namespace
@@ -89,12 +87,7 @@ void serve_calls(call_channel& channel, const call_site& site, bool blocks) {
     item_bytes.assign(channel.arena(), request.bytes);
     reply.clear();
     const auto item = wire::reader(item_bytes).next_call();
-    arena_blocks arguments((item.flags & wire::blocks_flag) != 0,
-                           [&](std::size_t bytes) -> const char* {
-                             channel.answer(kind::block, bytes, 0);
-                             channel.next_request();
-                             return channel.arena();
-                           });
+    arena_blocks arguments(channel, (item.flags & wire::blocks_flag) != 0);
     if (request.memory > 0) limit_memory(request.memory);
     run_call(item, site, reply, blocks ? &arguments : nullptr);
     if (request.memory > 0) limit_memory(0);

@@ -32,21 +32,18 @@ int world_rank() {
 
 // A single call's blocks: its argument blocks are the root's next messages
 // (only if its item says it has any), its large result goes out after the reply.
-class worker_blocks final : public call_blocks {
+class worker_blocks final : public announced_blocks {
  public:
-  worker_blocks(MPI_Comm comm, int root, bool arguments)
-      : comm_(comm), root_(root), arguments_(arguments) {}
-  void receive(char* into, std::size_t bytes) override {
-    if (!arguments_) {
-      throw std::length_error("rankpool: an argument announces a block its call item does not");
-    }
+  worker_blocks(MPI_Comm comm, int root, bool announced)
+      : announced_blocks(announced), comm_(comm), root_(root) {}
+
+ private:
+  void fetch(char* into, std::size_t bytes) override {
     receive_block(comm_, root_, wire::arg_block_tag, into, bytes);
   }
 
- private:
   MPI_Comm comm_;
   int root_;
-  bool arguments_;
 };
 
 class worker {
@@ -186,13 +183,8 @@ class worker {
   // The worker's side of a running isolated call.
   class isolated_owner final : public call_owner {
    public:
-    isolated_owner(worker& w, bool blocks) : w_(w), blocks_(blocks) {}
-    void receive_block(char* into, std::size_t bytes) override {
-      if (!blocks_) {
-        throw std::length_error("rankpool: an argument announces a block its call item does not");
-      }
-      rankpool::detail::receive_block(w_.comm_, w_.root_, wire::arg_block_tag, into, bytes);
-    }
+    isolated_owner(worker& w, bool blocks) : w_(w), blocks_(w.comm_, w.root_, blocks) {}
+    void receive_block(char* into, std::size_t bytes) override { blocks_.receive(into, bytes); }
     bool terminate_requested(std::uint64_t id) override {
       for (;;) {
         int flag = 0;
@@ -211,7 +203,7 @@ class worker {
 
    private:
     worker& w_;
-    bool blocks_;
+    worker_blocks blocks_;
   };
 
   // A reply that fits the root's posted receive goes straight there; a

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <stdexcept>
 
 namespace rankpool::detail {
 
@@ -28,6 +29,27 @@ class call_blocks {
 
  protected:
   ~call_blocks() = default;
+};
+
+// The call_blocks of one call item: a block its item does not announce
+// (wire::blocks_flag) is an error, never a read; fetch() brings the bytes
+// (from the root over MPI on a worker, through the arena in a call process).
+class announced_blocks : public call_blocks {
+ public:
+  explicit announced_blocks(bool announced) noexcept : announced_(announced) {}
+  void receive(char* into, std::size_t bytes) final {
+    if (!announced_) {
+      throw std::length_error("rankpool: an argument announces a block its call item does not");
+    }
+    fetch(into, bytes);
+  }
+
+ protected:
+  ~announced_blocks() = default;
+  virtual void fetch(char* into, std::size_t bytes) = 0;
+
+ private:
+  bool announced_;
 };
 
 }  // namespace rankpool::detail

@@ -11,6 +11,7 @@ the final field equals rank 0's own, and the compressed snapshot files hold
 the whole field. Nothing deadlocks: each run must end within RUN_BOUND.
 """
 
+import array
 import os
 import re
 import subprocess
@@ -36,6 +37,14 @@ def run(*args):
     return done.stdout
 
 
+def fnv1a(data):
+    """apps/heat.cpp's checksum: FNV-1a (64 bits) over the values' bytes."""
+    h = 1469598103934665603
+    for byte in data:
+        h = ((h ^ byte) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
+    return "%016x" % h
+
+
 def final_checksum(out):
     m = re.search(r"final field checksum ([0-9a-f]{16})", out)
     assert m, out
@@ -51,9 +60,23 @@ class HeatExample(unittest.TestCase):
             split = run("--analysis", "on", "--mode", "split", "--out", out_dir)
             files = sorted(os.listdir(out_dir))
             self.assertEqual(files, [f"heat_{s:05d}.z" for s in range(EVERY, STEPS + 1, EVERY)])
+            # Each file holds its step's whole field: the checksum and the
+            # statistics the pool printed for that step are those of its bytes.
+            printed = {int(m.group(1)): m.groups()[1:] for m in re.finditer(
+                r"^step +(\d+): min (\S+) max (\S+) mean (\S+) total \S+ +checksum ([0-9a-f]{16})",
+                split, re.M)}
             for name in files:
+                step = int(name[len("heat_"):-len(".z")])
                 with open(os.path.join(out_dir, name), "rb") as f:
-                    self.assertEqual(len(zlib.decompress(f.read())), SIZE * SIZE * 8, name)
+                    raw = zlib.decompress(f.read())
+                self.assertEqual(len(raw), SIZE * SIZE * 8, name)
+                self.assertIn(step, printed, split)
+                low, high, mean, checksum = printed[step]
+                self.assertEqual(fnv1a(raw), checksum, name + ": not the field of step %d" % step)
+                values = array.array("d", raw)
+                self.assertEqual("%.4f" % min(values), low, name)
+                self.assertEqual("%.4f" % max(values), high, name)
+                self.assertAlmostEqual(sum(values) / len(values), float(mean), places=5, msg=name)
         spawn = run("--analysis", "on", "--mode", "spawn")
         self.assertEqual(final_checksum(split), final_checksum(off))
         self.assertEqual(final_checksum(spawn), final_checksum(off))

@@ -118,22 +118,34 @@ TEST(mpi_errors, a_failed_send_fails_every_call_taken_for_it) {
   if (!pool) return;
   if (world.size() == 1) GTEST_SKIP() << "one rank runs calls on threads, without MPI";
   auto first = pool.submit(calls::sleep_ms, 100);
+  // The management loop runs the callback: it waits there, held by a gate
+  // (30 s at most), until every call below is queued.
   std::atomic<bool> holding{false};
-  first.add_done_callback([&holding](const rankpool::future<int>&) {
+  std::atomic<bool> release{false};
+  std::atomic<bool> held_until_released{false};
+  first.add_done_callback([&](const rankpool::future<int>&) {
     holding = true;
-    std::this_thread::sleep_for(300ms);  // the management loop waits here
+    const auto limit = std::chrono::steady_clock::now() + 30s;
+    while (!release && std::chrono::steady_clock::now() < limit) {
+      std::this_thread::sleep_for(1ms);
+    }
+    held_until_released = release.load();
   });
-  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
   while (!holding && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
+  ASSERT_TRUE(holding) << "the first call never ended";
   fail_sends = true;
   std::vector<rankpool::future<int>> queued;
   for (int i = 0; i < 2 * pool.max_workers(); ++i) queued.push_back(pool.submit(calls::square, i));
+  for (auto& f : queued) EXPECT_FALSE(f.done()) << "dispatched while the loop was held";
+  release = true;
   for (auto& f : queued) {
     ASSERT_EQ(f.wait_for(10s), std::future_status::ready) << "a call was left without an outcome";
     const std::string why = broken_reason(f);
     EXPECT_NE(why.find("rankpool: MPI_Isend failed: "), std::string::npos) << why;
   }
   fail_sends = false;
+  EXPECT_TRUE(held_until_released) << "the loop was not held while the calls queued";
   EXPECT_THROW(pool.submit(calls::square, 1), rankpool::broken_executor);
   release_workers(pool, 0);
 }

@@ -5,9 +5,10 @@
 
 Each test runs `mpirun -n 3 --oversubscribe crash_program MODE` in a session
 of its own and asserts what docs/reliability.md promises: the whole job ends
-within JOB_BOUND seconds (no hang), with a non-zero status, no process of
-it left behind, and stderr has rankpool's line naming the worker's rank and
-the call. The bound is generous for a noisy CI machine; a run takes ~2 s.
+promptly (within PROMPT seconds; one that hangs is killed at JOB_BOUND), with
+a non-zero status, no process of it left behind, and stderr has rankpool's
+line naming the worker's rank and the call. The bound is generous for a noisy
+CI machine; a run takes ~2 s.
 """
 
 import os
@@ -22,7 +23,8 @@ from sessions import kill_session, session_members  # noqa: E402
 
 BINARY = None
 RANKS = 3
-JOB_BOUND = 60  # seconds: the job must have ended by then
+JOB_BOUND = 60  # seconds: run_job kills a job still running then (a hang)
+PROMPT = 20  # seconds: "ends promptly", from mpirun's start; a run takes ~2 s
 
 # rankpool's line, written by the dying worker (src/worker/crash_report.cpp).
 REPORT = re.compile(
@@ -107,7 +109,7 @@ def run_job(mode, extra_mpirun_args=()):
 class CrashEndsTheJobTest(unittest.TestCase):
     def assert_job_ended_naming(self, run, signal_name, call):
         """The common promise; returns rankpool's report (a regex match)."""
-        self.assertLess(run.seconds, JOB_BOUND, run)
+        self.assertLess(run.seconds, PROMPT, run)
         self.assertNotEqual(run.returncode, 0, run)
         self.assertEqual(run.leftovers, [], run)
         reports = list(REPORT.finditer(run.stderr))
@@ -158,7 +160,7 @@ class CrashEndsTheJobTest(unittest.TestCase):
 
     def test_initializer(self):
         run = run_job("initializer")
-        self.assertLess(run.seconds, JOB_BOUND, run)
+        self.assertLess(run.seconds, PROMPT, run)
         self.assertNotEqual(run.returncode, 0, run)
         self.assertEqual(run.leftovers, [], run)
         # Every worker runs the initializer; at least one reports before the job is torn down.
@@ -170,7 +172,7 @@ class CrashEndsTheJobTest(unittest.TestCase):
 
     def test_stuck_call_then_mpi_abort_ends_the_job(self):
         run = run_job("stuck")
-        self.assertLess(run.seconds, JOB_BOUND, run)
+        self.assertLess(run.seconds, PROMPT, run)
         self.assertEqual(run.returncode, 3, run)  # MPI_Abort's error code
         self.assertEqual(run.leftovers, [], run)
         self.assertIn("gave up on a stuck call; MPI_Abort", run.stderr, run)

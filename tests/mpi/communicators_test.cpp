@@ -32,10 +32,13 @@ TEST(communicators, split_communicators_run_independent_pools) {
   boost::mpi::communicator world;
   const int colour = world.rank() % 2;
   boost::mpi::communicator half = world.split(colour);
-  rankpool::executor pool(half);
+  rankpool::options opts;
+  opts.local_workers = 3;  // a one-rank split runs this many local threads
+  rankpool::executor pool(half, opts);
   if (!pool) return;
   EXPECT_EQ(pool.comm().size(), half.size());
-  EXPECT_EQ(pool.max_workers(), half.size() == 1 ? pool.max_workers() : half.size() - 1);
+  EXPECT_EQ(pool.max_workers(), half.size() == 1 ? 3 : half.size() - 1);
+  EXPECT_EQ(pool.stats().workers.size(), static_cast<std::size_t>(pool.max_workers()));
   EXPECT_EQ(pool.submit(calls::square, colour + 2).get(), (colour + 2) * (colour + 2));
   if (half.size() > 1) {
     // Every call of this pool runs on a rank of the same colour.

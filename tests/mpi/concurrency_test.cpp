@@ -162,6 +162,11 @@ TEST(concurrency, cancel_races_with_dispatch_and_each_future_ends_one_way) {
     }
   }
   EXPECT_EQ(wrong, 0) << cancel_count << " of " << n / 2 << " cancels succeeded";
+  // The pool counts the same cancels, and every other call as completed.
+  const auto stats = pool.stats();
+  EXPECT_EQ(stats.cancelled, static_cast<std::uint64_t>(cancel_count));
+  EXPECT_EQ(stats.completed, static_cast<std::uint64_t>(n - cancel_count));
+  EXPECT_EQ(stats.failed, 0u);
   EXPECT_EQ(pool.submit(calls::square, 12).get(), 144);
 }
 

@@ -4,10 +4,34 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <string>
 #include <thread>
 
 using namespace std::chrono_literals;
+
+namespace gates {
+
+// A call that stays running until the test opens its gate (creates the file
+// `path`; ranks share a file system, hosts in tests/multihost too), then
+// returns `value`. Bounded: -1 if the gate stays shut for 30 s.
+int wait_for_file(std::string path, int value) {
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (::access(path.c_str(), F_OK) != 0) {
+    if (std::chrono::steady_clock::now() > deadline) return -1;
+    std::this_thread::sleep_for(1ms);
+  }
+  return value;
+}
+
+}  // namespace gates
+
+RANKPOOL_REGISTER(gates::wait_for_file);
 
 namespace {
 
@@ -17,6 +41,45 @@ rankpool::options one_slot_per_worker() {
   opts.window = 1;
   opts.local_workers = 1;
   return opts;
+}
+
+// The gate of gates::wait_for_file calls, made on the root; shut until open().
+class file_gate {
+ public:
+  file_gate()
+      : path_("/tmp/rankpool-executor-test-gate-" + std::to_string(::getpid()) + "-" +
+              std::to_string(next_id()++)) {}
+  file_gate(const file_gate&) = delete;
+  file_gate& operator=(const file_gate&) = delete;
+  ~file_gate() { std::remove(path_.c_str()); }
+  const std::string& path() const { return path_; }
+  void open() const { std::ofstream(path_) << "open\n"; }
+
+ private:
+  static int& next_id() {
+    static int id = 0;
+    return id;
+  }
+  std::string path_;
+};
+
+// Waits (bounded, 10 s) until the thread `tid` of this process sleeps in the
+// kernel (state S in /proc): a thread that has announced it is about to block
+// in a wait is then blocked in it.
+bool thread_sleeps(pid_t tid) {
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  const std::string stat = "/proc/self/task/" + std::to_string(tid) + "/stat";
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::ifstream in(stat);
+    std::string line;
+    std::getline(in, line);
+    const auto paren = line.rfind(')');
+    if (paren != std::string::npos && paren + 2 < line.size() && line[paren + 2] == 'S') {
+      return true;
+    }
+    std::this_thread::sleep_for(1ms);
+  }
+  return false;
 }
 
 }  // namespace
@@ -165,33 +228,63 @@ TEST(executor, queued_calls_can_be_cancelled_running_ones_cannot) {
 TEST(executor, shutdown_with_cancel_futures_notifies_waiters) {
   rankpool::executor pool(boost::mpi::communicator(), one_slot_per_worker());
   if (!pool) return;
+  // Every worker slot holds a call that runs until the gate opens, so the
+  // queued calls stay queued for as long as the test needs.
+  file_gate gate;
   std::vector<rankpool::future<int>> busy;
-  for (int i = 0; i < pool.max_workers(); ++i) busy.push_back(pool.submit(calls::sleep_ms, 200));
+  for (int i = 0; i < pool.max_workers(); ++i) {
+    busy.push_back(pool.submit(gates::wait_for_file, gate.path(), 200));
+  }
   for (auto& f : busy) ASSERT_TRUE(test_support::becomes_running(f));
   std::vector<rankpool::future<int>> queued;
   for (int i = 0; i < 20; ++i) queued.push_back(pool.submit(calls::square, i));
-  // A thread already blocked on a queued future must be released by the shutdown.
+  // A thread already blocked on a queued future must be released by the
+  // shutdown: it waits at most 30 s, so a release that never comes fails the
+  // test instead of hanging it.
+  std::atomic<pid_t> waiter_tid{0};
   std::atomic<bool> released{false};
+  std::future_status seen = std::future_status::deferred;
   std::thread waiter([&] {
-    EXPECT_THROW(queued.back().get(), rankpool::cancelled_error);
+    waiter_tid = ::gettid();
+    seen = queued.back().wait_for(30s);
     released = true;
   });
-  std::this_thread::sleep_for(20ms);
-  pool.shutdown(true, true);
+  const auto started_by = std::chrono::steady_clock::now() + 10s;
+  while (waiter_tid == 0 && std::chrono::steady_clock::now() < started_by) {
+    std::this_thread::yield();
+  }
+  // EXPECT, not ASSERT: the waiter thread must still be joined below.
+  EXPECT_TRUE(waiter_tid != 0 && thread_sleeps(waiter_tid)) << "the waiter never blocked";
+  EXPECT_FALSE(released);
+  // shutdown(wait, cancel_futures) cancels the queued calls first, then waits
+  // for the running ones, which end only once the gate opens.
+  std::thread stopper([&] { pool.shutdown(true, true); });
+  const auto deadline = std::chrono::steady_clock::now() + 20s;  // the gate shuts for 30 s
+  while (!released && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(1ms);
+  }
+  EXPECT_TRUE(released) << "the blocked waiter was not released by the shutdown";
+  for (auto& f : busy) EXPECT_FALSE(f.done());  // the gate is still shut
+  gate.open();
   waiter.join();
-  EXPECT_TRUE(released);
+  stopper.join();
+  EXPECT_EQ(seen, std::future_status::ready);
   for (auto& f : queued) EXPECT_TRUE(f.cancelled());
+  EXPECT_THROW(queued.back().get(), rankpool::cancelled_error);
   for (auto& f : busy) EXPECT_EQ(f.get(), 200);  // running calls finish normally
 }
 
 TEST(executor, shutdown_without_wait_returns_before_calls_finish) {
   rankpool::executor pool(boost::mpi::communicator(), one_slot_per_worker());
   if (!pool) return;
-  auto slow = pool.submit(calls::sleep_ms, 300);
+  // The call runs until the gate opens (30 s at most): shutdown(false) must
+  // return while it still runs, and the call must still end well after it.
+  file_gate gate;
+  auto slow = pool.submit(gates::wait_for_file, gate.path(), 300);
   ASSERT_TRUE(test_support::becomes_running(slow));
-  const auto start = std::chrono::steady_clock::now();
   pool.shutdown(false);
-  EXPECT_LT(std::chrono::steady_clock::now() - start, 250ms);
+  EXPECT_FALSE(slow.done()) << "shutdown(false) waited for the running call";
+  gate.open();
   EXPECT_EQ(slow.get(), 300);
 }
 
@@ -219,10 +312,9 @@ TEST(executor, done_callbacks_run_exactly_once) {
   f.wait();
   // Already finished: the callback runs at once, on this thread.
   f.add_done_callback([&](const rankpool::future<int>&) { ++calls_seen; });
-  const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (calls_seen < 2 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(1ms);
-  std::this_thread::sleep_for(20ms);
+  EXPECT_GE(calls_seen, 1);  // the second one, at once
+  // Once the pool has shut down, every callback that will ever run has run.
+  pool.shutdown();
   EXPECT_EQ(calls_seen, 2);
   EXPECT_EQ(value_seen, 50);
 }
@@ -264,10 +356,23 @@ TEST(executor, submit_from_several_threads) {
 
 TEST(executor, dropped_futures_and_destruction_with_calls_in_flight) {
   for (int round = 0; round < 3; ++round) {
-    rankpool::executor pool;
-    if (!pool) continue;
-    for (int i = 0; i < 50; ++i) pool.submit(calls::sleep_ms, 1);  // futures dropped at once
-  }  // the destructor waits for the calls and releases the workers
+    std::atomic<int> ended_well{0};
+    {
+      rankpool::executor pool;
+      if (!pool) continue;
+      for (int i = 0; i < 50; ++i) {
+        pool.submit(calls::sleep_ms, 1);  // future dropped at once
+        // Dropped too, but a callback sees how the call ended.
+        pool.submit(calls::square, i).add_done_callback([&, i](const rankpool::future<int>& f) {
+          try {
+            if (f.get() == i * i) ++ended_well;
+          } catch (...) {
+          }
+        });
+      }
+    }  // the destructor waits for the calls (none is cancelled) and releases the workers
+    EXPECT_EQ(ended_well, 50) << "round " << round;
+  }
 }
 
 TEST(executor, initializer_runs_on_every_worker_before_calls) {

@@ -70,6 +70,13 @@ int loops(int x) {
   for (;;) ++spins;
   return x;
 }
+// Creates the file `path`, then loops forever: the test sees it in the loop.
+int marks_then_loops(std::string path) {
+  std::ofstream(path) << "looping\n";
+  volatile unsigned long spins = 0;
+  for (;;) ++spins;
+  return 0;
+}
 int sleeps_ms(int ms) {
   std::this_thread::sleep_for(std::chrono::milliseconds(ms));
   return ms;
@@ -127,6 +134,7 @@ RANKPOOL_REGISTER(crash::exits);
 RANKPOOL_REGISTER(crash::exits_quietly);
 RANKPOOL_REGISTER(crash::kills_itself);
 RANKPOOL_REGISTER(crash::loops);
+RANKPOOL_REGISTER(crash::marks_then_loops);
 RANKPOOL_REGISTER(crash::sleeps_ms);
 RANKPOOL_REGISTER(crash::allocates);
 RANKPOOL_REGISTER(crash::killed_after_ms);
@@ -333,13 +341,20 @@ TEST(isolation, terminate_stops_a_running_call_and_the_worker_serves_on) {
   boost::mpi::communicator world;
   rankpool::executor pool(world, isolated());
   if (!pool) return;
-  auto stuck = pool.submit(crash::loops, 1);
+  // The call marks a file once it runs, then loops: waiting for the file
+  // (30 s at most) is waiting for the call to be in its loop.
+  const std::string mark = "/tmp/rankpool-isolation-loop-" + std::to_string(getpid());
+  struct remove_mark {
+    const std::string& path;
+    ~remove_mark() { std::remove(path.c_str()); }
+  } cleanup{mark};
+  auto stuck = pool.submit(crash::marks_then_loops, mark);
   const auto deadline = std::chrono::steady_clock::now() + 30s;
-  while (!stuck.running() && std::chrono::steady_clock::now() < deadline) {
+  while (access(mark.c_str(), F_OK) != 0 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(1ms);
   }
-  ASSERT_TRUE(stuck.running());
-  std::this_thread::sleep_for(50ms);  // it is in the loop by now
+  ASSERT_EQ(access(mark.c_str(), F_OK), 0) << "the call never started its loop";
+  EXPECT_TRUE(stuck.running());
   EXPECT_TRUE(stuck.terminate());
   EXPECT_TRUE(stuck.cancelled());
   EXPECT_THROW(stuck.get(), rankpool::cancelled_error);
@@ -383,11 +398,15 @@ TEST(isolation, shutdown_without_waiting_stops_a_call_stuck_in_a_loop) {
     rankpool::executor pool(world, isolated());
     if (pool) {
       auto stuck = pool.submit(crash::loops, 1);
-      while (!stuck.running()) std::this_thread::sleep_for(1ms);
+      EXPECT_TRUE(test_support::becomes_running(stuck));  // bounded: 10 s
+      // The call never ends by itself: shutdown(false, true) returns, and the
+      // call ends, only because the pool stops it. Bounds are generous (TSan
+      // on 2 cores); stopping it takes milliseconds.
       const auto began = std::chrono::steady_clock::now();
       pool.shutdown(/*wait=*/false, /*cancel_futures=*/true);
-      EXPECT_LT(std::chrono::steady_clock::now() - began, 1s);
-      EXPECT_TRUE(stuck.wait_for(10s) == std::future_status::ready);
+      EXPECT_LT(std::chrono::steady_clock::now() - began, 10s);
+      EXPECT_EQ(stuck.wait_for(20s), std::future_status::ready)
+          << "the looping call was not stopped";
       EXPECT_TRUE(stuck.cancelled());
     }
   }

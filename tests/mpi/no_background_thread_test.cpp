@@ -5,7 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
+#include <vector>
 
 using namespace std::chrono_literals;
 
@@ -26,13 +28,24 @@ TEST(no_background_thread, map_wait_and_as_completed) {
   const auto squares = pool.map(calls::square, xs, 8).get();
   for (int i = 0; i < 100; ++i) EXPECT_EQ(squares[i], i * i);
   std::vector<rankpool::future<int>> fs;
-  for (int i = 0; i < 20; ++i) fs.push_back(pool.submit(calls::sleep_ms, 1));
-  EXPECT_EQ(rankpool::wait(fs).done.size(), 20u);
+  for (int i = 0; i < 20; ++i) fs.push_back(pool.submit(calls::sleep_ms, i % 3));
+  const auto all = rankpool::wait(fs);
+  EXPECT_EQ(all.done.size(), 20u);
+  EXPECT_TRUE(all.not_done.empty());
+  int total = 0;
+  for (const auto& f : all.done) total += f.get();
+  EXPECT_EQ(total, 19);  // 0+1+2 six times, then 0 and 1
   std::vector<rankpool::future<int>> more;
   for (int i = 0; i < 20; ++i) more.push_back(pool.submit(calls::square, i));
-  int seen = 0;
-  for (const auto& f : rankpool::as_completed(more)) seen += f.done() ? 1 : 0;
-  EXPECT_EQ(seen, 20);
+  std::vector<int> seen;
+  for (const auto& f : rankpool::as_completed(more)) {
+    EXPECT_TRUE(f.done());
+    seen.push_back(f.get());
+  }
+  std::sort(seen.begin(), seen.end());
+  std::vector<int> expected;
+  for (int i = 0; i < 20; ++i) expected.push_back(i * i);
+  EXPECT_EQ(seen, expected);  // each future once, with its own value
 }
 
 TEST(no_background_thread, wait_for_and_cancel_while_queued) {

@@ -7,10 +7,32 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <string>
 #include <thread>
 
 using namespace std::chrono_literals;
+
+namespace scheduling_gates {
+
+// A call that runs until the file `path` exists (30 s at most), then returns
+// `value`; -1 if it never appeared.
+int wait_for_file(std::string path, int value) {
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (::access(path.c_str(), F_OK) != 0) {
+    if (std::chrono::steady_clock::now() > deadline) return -1;
+    std::this_thread::sleep_for(1ms);
+  }
+  return value;
+}
+
+}  // namespace scheduling_gates
+
+RANKPOOL_REGISTER(scheduling_gates::wait_for_file);
 
 namespace {
 
@@ -54,13 +76,31 @@ TEST(scheduling, a_call_behind_a_long_running_one_stays_on_the_root_and_can_be_c
   if (pool.max_workers() != 1 || pool.comm().size() == 1) {
     GTEST_SKIP() << "one worker rank shows where the second call waits";
   }
-  const auto long_call = pool.submit(calls::sleep_ms, 1500);
+  // The long call runs until its gate opens, so it cannot end (and let the
+  // next call run legitimately) while the test looks.
+  const std::string gate = "/tmp/rankpool-scheduling-gate-" + std::to_string(::getpid());
+  struct remove_gate {
+    const std::string& path;
+    ~remove_gate() { std::remove(path.c_str()); }
+  } cleanup{gate};
+  const auto long_call = pool.submit(scheduling_gates::wait_for_file, gate, 1500);
   ASSERT_TRUE(test_support::becomes_running(long_call));
-  std::this_thread::sleep_for(100ms);  // past the adaptive window's threshold (20 ms here)
+  // A call is long once it has run past the adaptive window's threshold
+  // (worker_pace.hpp: 100 ms at most); this one has run for 3 times that.
+  const auto long_since = std::chrono::steady_clock::now() + 300ms;
+  while (std::chrono::steady_clock::now() < long_since) std::this_thread::sleep_for(1ms);
   const auto next = pool.submit(calls::sleep_ms, 1);
-  std::this_thread::sleep_for(100ms);
-  EXPECT_FALSE(next.running()) << "sent into the window of a worker busy with a long call";
+  // The root would send it within a loop turn or two (a millisecond each):
+  // for a generous second, it must stay on the root, not start.
+  const auto looked_until = std::chrono::steady_clock::now() + 1s;
+  while (!next.running() && !next.done() && std::chrono::steady_clock::now() < looked_until) {
+    std::this_thread::sleep_for(1ms);
+  }
+  EXPECT_FALSE(next.running() || next.done())
+      << "sent into the window of a worker busy with a long call";
+  EXPECT_EQ(pool.stats().pending, 1u) << "the second call should wait on the root";
   EXPECT_TRUE(next.cancel());
+  std::ofstream(gate) << "open\n";
   EXPECT_EQ(long_call.get(), 1500);
 }
 

@@ -1,10 +1,11 @@
 // Item 8 of the reliability issue: the executor opens no listening sockets
 // of its own (MPI's are the only ones), and a worker runs nothing from the
 // wire but callables registered under the exact name it receives.
-// Elsewhere: unit/dispatch_test.cpp (dispatch.failures_become_error_outcomes:
-// an unknown name becomes an error result), unit/codec_test.cpp (truncated,
+// Elsewhere: unit/run_call_test.cpp (run_call.failures_become_error_outcomes:
+// an unknown name becomes an error result), unit/wire_test.cpp (truncated,
 // oversized, invalid and random wire bytes are decode errors, never
-// crashes) and mpi/communicators_test.cpp
+// crashes), unit/value_codec_test.cpp (lengths checked before allocating),
+// the wire fuzzer (tests/fuzz) and mpi/communicators_test.cpp
 // (communicators.workers_survive_garbage_on_the_executor_communicator).
 #include "mpi/test_calls.hpp"
 #include "support/call_items.hpp"

@@ -84,9 +84,22 @@ TEST(future_state, a_throwing_callback_does_not_stop_the_others) {
 TEST(future_state, undecodable_result_is_an_error_not_a_crash) {
   auto s = rd::make_state<std::string>();
   auto f = rd::future_access::make(s);
-  s->set_payload("\xff\xff\xff\xff\xff\xff\xff\x7f");  // string length far beyond the bytes
-  EXPECT_ANY_THROW(f.get());
-  EXPECT_ANY_THROW(f.get());  // and stays an error
+  // A string length within max_size() but beyond the 3 bytes that follow it:
+  // rankpool's own length check must refuse it (its message, not a later error).
+  std::string payload(8, '\0');
+  payload[1] = '\x01';  // the length (u64, little-endian): 256 characters
+  s->set_payload(payload + "abc");
+  for (int attempt = 0; attempt < 2; ++attempt) {  // and stays an error
+    try {
+      f.get();
+      ADD_FAILURE() << "an undecodable result must throw";
+    } catch (const std::length_error& e) {
+      EXPECT_NE(
+          std::string(e.what()).find("a value claims 256 elements but its message holds fewer"),
+          std::string::npos)
+          << e.what();
+    }
+  }
 }
 
 TEST(future_state, empty_future_is_a_logic_error) {

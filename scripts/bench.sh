@@ -9,6 +9,9 @@
 #   scripts/bench.sh [--tiny|--full] [--placement oversubscribed|dedicated|both]
 #   --full (default) takes several minutes per placement; --tiny seconds per
 #   system (the CI smoke run); --placement both (default) runs both.
+# Exits non-zero when any program fails (exit status, or no JSON line) or a
+# figure is null without a named reason (report.py); a missed target is not
+# a failure (targets are timings: `report.py --check` judges them).
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -96,7 +99,9 @@ cpu_busy_percent() {
 
 # run_system DIR NAME COMMAND... : runs COMMAND --size SIZE, keeping its
 # stdout (the JSON line), its exit status and how busy the machine was just
-# before in DIR for report.py. Progress and errors go to the terminal.
+# before in DIR for report.py. Progress and errors go to the terminal. A
+# failure is counted in `failures`; report.py names it too.
+failures=0
 run_system() {
   local dir="$1" name="$2"
   shift 2
@@ -105,7 +110,10 @@ run_system() {
   local rc=0
   timeout --kill-after=10 "$limit" "$@" --size "$size" </dev/null >"$dir/$name.out" || rc=$?
   echo "$rc" >"$dir/$name.rc"
-  if ((rc != 0)); then echo "bench.sh: $name failed with exit status $rc" >&2; fi
+  if ((rc != 0)); then
+    echo "bench.sh: FAILED: $name exited with status $rc" >&2
+    failures=$((failures + 1))
+  fi
 }
 
 # Cores this process may use, counting each physical core once (mpirun
@@ -120,7 +128,7 @@ physical_cores() {
 }
 
 # run_placement PLACEMENT: every system in that placement, then its report.
-# Returns report.py's status (non-zero if raw or rankpool gave no figures).
+# Returns non-zero if a program failed or report.py did (a figure not measured).
 run_placement() {
   local placement="$1" ranks mpi_run
   if [[ "$placement" == oversubscribed ]]; then
@@ -168,4 +176,8 @@ status=0
 for placement in "${placements[@]}"; do
   run_placement "$placement" || status=$?
 done
-exit "$status"
+if ((status != 0 || failures != 0)); then
+  echo "bench.sh: FAILED ($failures program(s) failed; see above)" >&2
+  exit $((status != 0 ? status : 1))
+fi
+exit 0

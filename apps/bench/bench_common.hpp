@@ -441,6 +441,23 @@ class json {
   std::vector<std::pair<std::string, std::string>> fields_;
 };
 
+// Figures this program did not measure, each with the reason: printed as
+// "skipped_figures" beside "figures". report.py fails on a null figure that
+// is not named here.
+inline std::vector<std::pair<std::string, std::string>>& skipped_figures() {
+  static std::vector<std::pair<std::string, std::string>> reasons;
+  return reasons;
+}
+inline void skip_figure(json& figures, const std::string& key, const std::string& why) {
+  figures.set_null(key);
+  skipped_figures().emplace_back(key, why);
+}
+inline json skipped_figures_json() {
+  json j;
+  for (const auto& [key, why] : skipped_figures()) j.set(key, why);
+  return j;
+}
+
 // What a program measured: the headline figures (the same keys for every
 // system, null where a workload does not apply) and the details behind them.
 struct report {
@@ -511,7 +528,11 @@ inline void record(const call_results& r, json& figures, json& details) {
   figures.set("rtt_median_us", percentile(r.rtt_us, 0.5));
   figures.set("rtt_p99_us", percentile(r.rtt_us, 0.99));
   figures.set("bw_in_gb_s", r.bw_in_gb_s).set("bw_out_gb_s", r.bw_out_gb_s);
-  figures.set("metg50_us", metg50(r.metg));
+  if (const auto metg = metg50(r.metg)) {
+    figures.set("metg50_us", *metg);
+  } else {
+    skip_figure(figures, "metg50_us", "no task length in the sweep reached 50% efficiency");
+  }
   details.set("submit", to_json(r.submit)).set("map64", to_json(r.map));
   json rtt_detail;
   rtt_detail.set("iterations", static_cast<int>(r.rtt_us.size()));
@@ -524,7 +545,8 @@ inline void record(const unequal_results& r, json& figures, json& details) {
   figures.set("unequal_makespan_over_bound", r.makespan_s / r.bound_s);
   // One worker has nothing to run the short calls on while the long one runs.
   if (r.short_ms.empty()) {
-    figures.set_null("long_first_short_median_ms");
+    skip_figure(figures, "long_first_short_median_ms",
+                "one worker: nothing runs the short calls while the long one runs");
   } else {
     figures.set("long_first_short_median_ms", median(r.short_ms));
   }
@@ -536,9 +558,13 @@ inline void record(const unequal_results& r, json& figures, json& details) {
 }
 
 // The busiest rank's idle CPU: the figure the idle target is about.
+// The largest finite value; NaN (null in JSON) when none is finite, so that a
+// figure with nothing measured behind it is never 0.
 inline double max_finite(const std::vector<double>& values) {
-  double worst = 0;
-  for (double v : values) worst = std::isfinite(v) ? std::max(worst, v) : worst;
+  double worst = NAN;
+  for (double v : values) {
+    if (std::isfinite(v) && !(worst >= v)) worst = v;
+  }
   return worst;
 }
 

@@ -383,6 +383,8 @@ def measure_calls(system, ex, cfg, nworkers, figures, details):
     progress(system, "METG sweep")
     points = metg_sweep(cfg, nworkers, lambda d, n: spin_tasks(ex, d, n))
     figures["metg50_us"] = metg50(points)
+    if figures["metg50_us"] is None:
+        skip_figure(details, "metg50_us", "no task length in the sweep reached 50% efficiency")
     details["metg"] = points
 
     progress(system, "unequal calls")
@@ -395,6 +397,15 @@ def measure_calls(system, ex, cfg, nworkers, figures, details):
         figures["long_first_short_median_ms"] = percentile(shorts, 0.5)
         details["unequal"].update(long_call_s=long_s, short_ms_min=min(shorts),
                                   short_ms_max=max(shorts))
+    else:
+        skip_figure(details, "long_first_short_median_ms",
+                    "one worker: nothing runs the short calls while the long one runs")
+
+
+def skip_figure(details, key, why):
+    """Names a figure that was not measured, with why (report.py fails on a
+    null figure that is not named); emit() moves these beside the figures."""
+    details.setdefault("skipped_figures", {})[key] = why
 
 
 class FlagFile:
@@ -487,4 +498,7 @@ def emit(result):
     figures = result.setdefault("figures", {})
     for key in FIGURE_KEYS:
         figures.setdefault(key, None)
+    skipped = (result.get("details") or {}).pop("skipped_figures", {})
+    if skipped:
+        result.setdefault("skipped_figures", {}).update(skipped)
     print(json.dumps(result), flush=True)

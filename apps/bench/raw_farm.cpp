@@ -449,7 +449,7 @@ bench::report measure(farm& f, const std::vector<int>& pids, const bench::config
   figures.set("idle_pct_core_max", bench::max_finite(idle));
   for (const char* key : {"growth_small_calls_per_s", "growth_large_calls_per_s",
                           "growth_small_bytes_per_call", "growth_large_bytes_per_call"}) {
-    figures.set_null(key);  // no pending queue: nothing to grow
+    bench::skip_figure(figures, key, "no pending queue: nothing to grow");
   }
   details.set("idle", bench::idle_json(idle, cfg.idle_seconds));
   return out;
@@ -488,7 +488,8 @@ int main(int argc, char** argv) {
   bench::json result;
   result.set("system", system_name).set("ranks", size).set("workers", size - 1);
   result.set("window", window).set("threading", "single").set("config", bench::to_json(cfg));
-  result.set("figures", measured.figures).set("details", measured.details).set("notes", notes);
+  result.set("figures", measured.figures).set("skipped_figures", bench::skipped_figures_json());
+  result.set("details", measured.details).set("notes", notes);
   std::cout << result.str() << std::endl;
   return 0;
 }

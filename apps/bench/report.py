@@ -9,6 +9,12 @@ machine's CPU in use just before it ran) or NAME.skip (why it did not run). Writ
 STAMP.md and STAMP.png (if matplotlib is there), and prints the table, the
 ratios and the issue's targets. Each file is written whole or not at all
 (a temporary file in the same directory, renamed into place).
+
+Exits 1, naming what is wrong and writing nothing, when a program failed
+(non-zero status, or no JSON line), raw or rankpool is missing, or a figure
+is null without being named in the program's "skipped_figures" with a
+reason. A missed target is not a failure (targets are timings), unless
+--check is given: then it exits 3 when any target is MISSED.
 """
 
 import argparse
@@ -86,6 +92,38 @@ def load_system(runs, name):
     return result
 
 
+def finite(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def unmeasured(result, name):
+    """Problems of one program's result: every figure (and, for
+    isolation-bench, every number under none/process/ratio) must be a finite
+    number or be named in "skipped_figures" with a non-empty reason."""
+    skipped = result.get("skipped_figures") or {}
+    problems = []
+    if name == "isolation":
+        groups = {g: result.get(g) for g in ("none", "process", "ratio")}
+    else:
+        groups = {"figures": result.get("figures")}
+    for group, values in groups.items():
+        if not isinstance(values, dict):
+            problems.append("%s: no \"%s\" in its JSON" % (name, group))
+            continue
+        keys = list(values)
+        if name != "isolation":
+            keys += [k for k, _, _ in ROWS if k not in values]
+        for key in keys:
+            if finite(values.get(key)):
+                continue
+            label = key if name != "isolation" else group + "." + key
+            why = skipped.get(key) or skipped.get(label)
+            if not (isinstance(why, str) and why.strip()):
+                problems.append("%s: figure %s was not measured (%r) and is not named as "
+                                "skipped with a reason" % (name, label, values.get(key)))
+    return problems
+
+
 def run_command(args):
     try:
         out = subprocess.run(args, capture_output=True, text=True, timeout=30).stdout
@@ -147,13 +185,20 @@ def targets(systems, placement="oversubscribed", iso=None):
     True/False/None: the core figures' targets on the oversubscribed
     machine, the dedicated-cores ones (tighter ratios to raw MPI) with one
     rank per core, and the unequal-calls ones on both."""
+    asked = []  # the (system, figure) pairs the current target reads
+
     def f(name, key):
+        asked.append((name, key))
         return figure(systems, name, key)
     out = []
 
     def check(what, value, met, shown):
-        out.append({"target": what, "value": value, "measured": shown,
-                    "met": None if value is None else bool(met(value))})
+        entry = {"target": what, "value": value, "measured": shown,
+                 "met": None if value is None else bool(met(value))}
+        if value is None:
+            entry["why"] = not_measured_why(systems, iso, asked) or "not measured"
+        out.append(entry)
+        asked.clear()
 
     if placement == "dedicated":
         dedicated_targets(f, check)
@@ -163,6 +208,29 @@ def targets(systems, placement="oversubscribed", iso=None):
     if iso is not None:
         isolation_targets(iso, check)
     return out
+
+
+def not_measured_why(systems, iso, asked):
+    """Why a target has no value: the reasons its figures were skipped."""
+    reasons = []
+    for name, key in asked:
+        result = systems.get(name) or {}
+        if "skipped" in result:
+            why = "%s skipped: %s" % (name, result["skipped"])
+        elif "error" in result:
+            why = "%s FAILED: %s" % (name, result["error"])
+        elif not result:
+            why = "%s did not run" % name
+        elif figure(systems, name, key) is None:
+            why = "%s %s: %s" % (name, key, (result.get("skipped_figures") or {}).get(key))
+        else:
+            continue
+        if why not in reasons:
+            reasons.append(why)
+    if iso is not None and not reasons:
+        skipped = iso.get("skipped_figures") or {}
+        reasons = ["isolation %s: %s" % kv for kv in skipped.items()]
+    return "; ".join(reasons)
 
 
 def isolation_targets(iso, check):
@@ -328,11 +396,12 @@ def text_table(header, rows):
     return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in rows])
 
 
-RESULT_WORDS = {True: "met", False: "MISSED", None: "n/a"}
+RESULT_WORDS = {True: "met", False: "MISSED", None: "skipped"}
 
 
 def target_lines(checks):
-    return ["%-7s %s: %s" % (RESULT_WORDS[c["met"]], c["target"], c["measured"]) for c in checks]
+    return ["%-7s %s: %s%s" % (RESULT_WORDS[c["met"]], c["target"], c["measured"],
+                               " (%s)" % c["why"] if c.get("why") else "") for c in checks]
 
 
 def notes_for(systems):
@@ -401,7 +470,9 @@ def write_markdown(path, report, header, rows, checks):
             "Method: docs/benchmarks/README.md.", "",
             markdown_table(header, rows), "", "## Targets", "",
             markdown_table(["target", "rankpool", "result"],
-                           [[c["target"], c["measured"], RESULT_WORDS[c["met"]]] for c in checks])]
+                           [[c["target"], c["measured"],
+                             RESULT_WORDS[c["met"]] + (" (%s)" % c["why"] if c.get("why") else "")]
+                            for c in checks])]
     iso_rows = isolation_rows(report.get("isolation"))
     if iso_rows:
         text += ["", "## Isolated calls", "",
@@ -461,6 +532,8 @@ def main():
                         help="how ranks sit on cores: oversubscribed or dedicated")
     parser.add_argument("--launch", default="mpirun -n 3", help="the mpirun command line used")
     parser.add_argument("--note", action="append", default=[])
+    parser.add_argument("--check", action="store_true",
+                        help="exit 3 when a target is MISSED (not for CI: targets are timings)")
     args = parser.parse_args()
 
     systems = {}
@@ -472,7 +545,26 @@ def main():
     size_cfg = next((systems[s].get("config", {}) for s in present), {})
     header, rows = table_rows(systems, present, size_cfg)
     iso = load_system(args.runs, "isolation")
-    iso = iso if iso and "ratio" in iso else None
+    # Every program that ran must have succeeded and measured every figure
+    # it reports (or named it as skipped, with why); raw, rankpool and
+    # isolation-bench must have run.
+    problems = []
+    for name in SYSTEMS + ("isolation",):
+        result = iso if name == "isolation" else systems.get(name)
+        if result is None:
+            if name in ("raw", "rankpool", "isolation"):
+                problems.append("%s: did not run (no %s.rc in %s)" % (name, name, args.runs))
+        elif "error" in result:
+            problems.append("%s: FAILED (%s)" % (name, result["error"]))
+        elif "skipped" in result:
+            if name in ("raw", "rankpool", "isolation"):
+                problems.append("%s: skipped (%s), but it must run" % (name, result["skipped"]))
+        else:
+            problems += unmeasured(result, name)
+    if problems:
+        print("report: FAILED, no report written:", file=sys.stderr)
+        print("\n".join("  - " + p for p in problems), file=sys.stderr)
+        return 1
     checks = targets(systems, args.placement, iso)
     report = {
         "timestamp": os.path.basename(args.out),
@@ -506,8 +598,12 @@ def main():
         print("\n".join("  - " + n for n in report["notes"]))
     written = [args.out + ext for ext in (".json", ".md", ".png") if os.path.exists(args.out + ext)]
     print("\nwrote " + ", ".join(written))
-    # The C++ programs must run; a Python reference may be skipped or fail (noted).
-    return 0 if {"raw", "rankpool"} <= set(present) else 1
+    missed = [c["target"] for c in checks if c["met"] is False]
+    if args.check and missed:
+        print("report --check: %d target(s) MISSED: %s" % (len(missed), "; ".join(missed)),
+              file=sys.stderr)
+        return 3
+    return 0
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@
 #
 # Exits 77 (ctest: skipped) where namespaces cannot be made: not root, no
 # iproute2, or a kernel/container that refuses network namespaces, veth or
-# bridges.
+# bridges; with CI=true it exits 1 instead, naming what is
+# missing.
 set -euo pipefail
 
 if (($# < 3)); then
@@ -27,7 +28,16 @@ agent="$repo/scripts/netns-rsh.sh"
 # cleanup runs rather than ctest killing the script (and skipping the trap).
 mpirun_timeout="${RANKPOOL_MULTIHOST_TIMEOUT:-120}"
 
+# Under CI (CI set, and not "false" or "0") a missing capability is a
+# failure: CI has root and network namespaces, so their absence is a fault.
 skip() {
+  case "${CI:-}" in
+    "" | false | 0) ;;
+    *)
+      echo "multihost: FAILED (CI=$CI): cannot run here: $*" >&2
+      exit 1
+      ;;
+  esac
   echo "multihost: SKIPPED: $*" >&2
   exit 77
 }

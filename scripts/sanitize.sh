@@ -12,14 +12,14 @@ source "$repo/scripts/mpi-env.sh"
 
 # fuzz.*: the fuzzer's seed corpus replayed through its checks (tests/fuzz).
 targets=(rankpool_unit_tests rankpool_run_unit_tests rankpool_test_executor
-  rankpool_test_collections rankpool_test_communicators rankpool_test_driven
-  rankpool_test_concurrency rankpool_test_reliability rankpool_test_mpi_errors rankpool_test_blocks
+  rankpool_test_collections rankpool_test_map_timeout rankpool_test_communicators rankpool_test_no_background_thread
+  rankpool_test_concurrency rankpool_test_bad_input rankpool_test_mpi_errors rankpool_test_blocks
   rankpool_test_scheduling rankpool_test_isolation rankpool_test_continuations rankpool_test_stats
   rankpool_test_lazy_maps rankpool_test_security rankpool_spawn_check rankpool_spawn_worker
   rankpool_fuzz_seeds rankpool_fuzz_replay)
 # Every rank count each suite is registered at (mpi_errors: 2 and 4 only).
 # Not here: huge.* (GiB-sized values), soak.* and the scripted suites.
-selection='^(unit|run_unit|(executor|collections|communicators|driven|concurrency|reliability|mpi_errors|blocks|scheduling|isolation|continuations|stats|lazy_maps|security)\.[124]ranks|spawn\..*|fuzz\..*)$'
+selection='^(unit|rankpool_run\.parts|(executor|collections|map_timeout|communicators|no_background_thread|concurrency|bad_input|mpi_errors|blocks|scheduling|isolation|continuations|stats|lazy_maps|security)\.[124]ranks|spawn\..*|fuzz\..*)$'
 
 run_kind() {
   local kind="$1" dir="$2"

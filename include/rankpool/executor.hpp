@@ -2,6 +2,7 @@
 #pragma once
 
 #include "rankpool/detail/buffer_pool.hpp"
+#include "rankpool/detail/call_encoder.hpp"
 #include "rankpool/detail/call_item.hpp"
 #include "rankpool/detail/loop_driver.hpp"
 #include "rankpool/detail/map_chunk.hpp"
@@ -303,34 +304,8 @@ class executor {
                                              A&&... args) {
     using fn = std::decay_t<F>;
     static_assert(detail::check_callable<fn>());
-    return enqueue<detail::result_of_t<F>>(
-        encode_call(remote_workers_, limits, static_cast<const fn&>(f), std::forward<A>(args)...));
-  }
-
-  // The call item for f(args...). It is encoded on the caller's thread, in
-  // the buffer that is later sent: header, then the arguments, then its
-  // length. Header plus the arguments when known: one allocation of the
-  // right size, from the pool when large. With remote workers, large
-  // contiguous arguments go as blocks (see wire::block_min).
-  template <class F, class... A>
-  static std::string encode_call(bool remote_workers, const detail::wire::call_limits* limits,
-                                 const F& f, A&&... args) {
-    const std::string& name = detail::name_of<F>(f);
-    std::string item =
-        detail::acquire_buffer(detail::wire::call_header::size(name.size(), limits != nullptr) +
-                               detail::args_writer<F>::size_hint(args...));
-    item.clear();
-    const auto length_at = limits ? detail::wire::begin_call(item, name, 0, 1, *limits)
-                                  : detail::wire::begin_call(item, name, 0, 1);
-    std::vector<detail::wire::pending_block> blocks;
-    detail::args_writer<F>(item, f, remote_workers ? &blocks : nullptr)
-        .add(std::forward<A>(args)...);
-    if (blocks.empty()) {
-      detail::wire::end_call(item, length_at);
-    } else {
-      detail::wire::end_call_with_blocks(item, length_at, blocks);
-    }
-    return item;
+    return enqueue<detail::result_of_t<F>>(detail::encode_call(
+        remote_workers_, limits, static_cast<const fn&>(f), std::forward<A>(args)...));
   }
 
   // future<T>::then(pool, g): g's future now; g(before's value) submitted
@@ -356,9 +331,9 @@ class executor {
       if (!detail::pass_on_failure(*before, *next)) return;
       try {
         if constexpr (std::is_void_v<T>) {
-          enqueue_on(core, next, encode_call(remote, nullptr, g));
+          enqueue_on(core, next, detail::encode_call(remote, nullptr, g));
         } else {
-          enqueue_on(core, next, encode_call(remote, nullptr, g, before->get()));
+          enqueue_on(core, next, detail::encode_call(remote, nullptr, g, before->get()));
         }
       } catch (...) {
         next->set_exception(std::current_exception());
@@ -413,40 +388,13 @@ class executor {
     bulk_submission bulk(*this);
     while (it != last) {
       std::uint32_t count = 0;
-      std::string item = encode_chunk(name, static_cast<const fn&>(f), it, last, chunksize,
-                                      save_one, expected_size, count);
+      std::string item = detail::encode_chunk(name, static_cast<const fn&>(f), it, last, chunksize,
+                                              save_one, expected_size, count);
       result.chunks_.push_back(enqueue<detail::chunk<R>>(std::move(item)));
       result.size_ += count;
       bulk.submitted();
     }
     return result;
-  }
-
-  // One call item for the next chunk of inputs from `it` (advanced past
-  // them): the function object's state once, then each input's arguments.
-  template <class F, class It, class Last, class Save>
-  static std::string encode_chunk(const std::string& name, const F& f, It& it, const Last& last,
-                                  std::size_t chunksize, Save& save_one, std::size_t& expected_size,
-                                  std::uint32_t& count) {
-    std::string item = detail::acquire_buffer(expected_size);
-    item.clear();
-    count = 0;
-    const auto length_at = detail::wire::begin_call(item, name, detail::wire::chunk_flag, 1);
-    {
-      detail::args_writer<F> out(item, f);
-      if constexpr (std::is_same_v<Save, detail::bulk_save>) {
-        count = static_cast<std::uint32_t>(
-            std::min<std::size_t>(chunksize, static_cast<std::size_t>(last - it)));
-        out.add_scalars(&*it, count);
-        it += count;
-      } else {
-        for (; it != last && count < chunksize; ++it, ++count) save_one(out, *it);
-      }
-    }
-    detail::wire::end_call(item, length_at);
-    detail::wire::set_call_count(item, count);
-    expected_size = item.size();
-    return item;
   }
 
   // imap()/imap_unordered(): a submitter that reads the next chunk's inputs
@@ -483,10 +431,11 @@ class executor {
       std::string item;
       if constexpr (detail::bulk_inputs_v<fn, std::decay_t<Range>>) {
         detail::bulk_save bulk;
-        item = encode_chunk(name, f, in->it, in->last, chunksize, bulk, in->expected_size, count);
+        item = detail::encode_chunk(name, f, in->it, in->last, chunksize, bulk, in->expected_size,
+                                    count);
       } else {
-        item =
-            encode_chunk(name, f, in->it, in->last, chunksize, save_one, in->expected_size, count);
+        item = detail::encode_chunk(name, f, in->it, in->last, chunksize, save_one,
+                                    in->expected_size, count);
       }
       auto state = detail::make_state<detail::chunk<R>>(drv);
       enqueue_on(core, state, std::move(item));

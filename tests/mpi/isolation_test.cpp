@@ -16,6 +16,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -110,7 +111,8 @@ int floods_output(int kib) {
 int process_id(int) {
   return static_cast<int>(getpid());
 }
-int initialized = 0;
+// Set by every local thread's initializer at 1 rank: atomic, not a race.
+std::atomic<int> initialized{0};
 void initialize(int value) {
   initialized = value;
 }

@@ -19,6 +19,7 @@
 #include "rankpool/executor.hpp"
 #include "rankpool/future.hpp"
 #include "rankpool/lazy_map.hpp"
+#include "rankpool/map_result.hpp"
 #include "rankpool/options.hpp"
 #include "rankpool/stats.hpp"
 #include "rankpool/wait.hpp"
